@@ -1,0 +1,23 @@
+# reprise: re-run ten 2021 papers end to end.
+#   snakemake                          every enabled paper at smoke scale + the claims report
+#   snakemake <paper>                  one paper (its figures and metrics)
+#   snakemake --config scale=paper     the papers' own data and hyperparameters (GPU/SLURM)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/example.smk"
+include: "rules/data.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        [paper_target(p) for p in ENABLED],
+        REPORT,
+    default_target: True

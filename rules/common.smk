@@ -1,0 +1,118 @@
+# The one place for config access, scale/paper helpers and path functions.
+import json
+import shlex
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from reprise import config as reprise_config
+from reprise import data as reprise_data
+from reprise.errors import ConfigError
+
+# One clear message (key, value, what is allowed) before any job runs; then snakemake's own
+# schema validation fills the defaults.
+try:
+    CFG = reprise_config.resolve(config)
+except ConfigError as e:
+    raise WorkflowError(f"invalid configuration: {e}") from None
+validate(config, "../workflow/schemas/config.schema.yaml")
+
+# Every rule runs in the project's one environment (`--sdm conda` builds it from here).
+CONDA_ENV = "../environment.yml"
+SCALE = CFG.scale
+ENABLED = CFG.enabled
+SEEDS = CFG.main["seeds"]
+DATA = CFG.main["data_root"]
+PLOT = CFG.main["plot"]
+RESULTS = f"results/{SCALE}"
+REPORT = f"{RESULTS}/REPORT.md"
+
+
+def result(paper, *parts):
+    """results/<scale>/<paper>/<parts...>"""
+    return "/".join([RESULTS, paper, *parts])
+
+
+def metrics_json(paper):
+    return result(paper, "metrics.json")
+
+
+def figure(paper, name):
+    """A figure in every configured format: results/<scale>/<paper>/figures/<name>.<fmt>"""
+    return [result(paper, "figures", f"{name}.{fmt}") for fmt in PLOT["formats"]]
+
+
+def log_file(paper, step):
+    return result(paper, "logs", f"{step}.log")
+
+
+def paper_target(paper):
+    """Everything `snakemake <paper>` builds: the paper rule's inputs."""
+    return getattr(rules, paper).input
+
+
+def prepared(dataset, split):
+    return f"{DATA}/prepared/{dataset}/{split}.pt"
+
+
+def step_params(paper, *sections, plot=False):
+    """The named sections of the paper's config at the current scale, as JSON for --params.
+
+    A rule passes only the sections its step reads, so editing one section re-runs only
+    the rules that read it (snakemake's params trigger)."""
+    scale_cfg = CFG.scale_section(paper)
+    chosen = {s: scale_cfg[s] for s in sections if s in scale_cfg}
+    if plot:
+        chosen["plot"] = PLOT
+    return json.dumps(chosen, sort_keys=True)
+
+
+def io_args(wildcards, input, output):
+    """--input NAME=PATH ... --output NAME=PATH ... from a rule's named inputs and outputs."""
+    args = []
+    for flag, files in (("--input", input), ("--output", output)):
+        for name, value in files.items():
+            for path in [value] if isinstance(value, str) else value:
+                args.append(f"{flag} {shlex.quote(f'{name}={path}')}")
+    return " ".join(args)
+
+
+def reprise_step(paper, step):
+    """The shell command of a thin rule: `reprise <paper> <step>` with its params and files."""
+    return (
+        f"reprise {paper} {step} --params {{params.cfg:q}} {{params.io}} "
+        f"--threads {{threads}} > {{log}} 2>&1"
+    )
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def data_root_of(wildcards, output):
+    """<root> of <root>/{raw,prepared}/<dataset>/<file>."""
+    return str(Path(output[0]).parents[2])
+
+
+def raw_files(wildcards):
+    """The official raw files a dataset's prepared splits are converted from."""
+    mod = reprise_data.module(wildcards.dataset)
+    return [f"{DATA}/raw/{wildcards.dataset}/{r.filename}" for r in mod.RAW_FILES]
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def report_figures():
+    """{paper: figure paths} to link from REPORT.md (params, not inputs: a changed plot
+    option re-runs figure rules only, never the report)."""
+    return json.dumps({p: [f for f in paper_target(p) if "/figures/" in f] for p in ENABLED})
+
+
+def report_config():
+    """The workflow config the report judges by (plot options left out on purpose)."""
+    return json.dumps({k: v for k, v in config.items() if k != "plot"}, sort_keys=True)
+
+
+# --- datasets each paper reads (the `datasets` target, and DVC's data stage) ---------------
+
+PAPER_DATA = {}  # paper -> prepared files; each rules/<paper>.smk registers its own

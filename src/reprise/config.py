@@ -1,0 +1,186 @@
+"""Load and validate the workflow config and the per-paper configs.
+
+The Snakefile and the CLI both go through `resolve`, so a bad value gives the same single
+message (key, value, what is allowed) before any job runs, whichever entry point read it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from reprise import papers
+from reprise.errors import ConfigError
+
+SCHEMA_DIR = Path("workflow/schemas")
+SCALES = ("smoke", "paper")
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+
+
+def schema(name: str, project_dir: Path = Path(".")) -> dict:
+    return load_yaml(project_dir / SCHEMA_DIR / name)
+
+
+def _allowed(err: jsonschema.ValidationError) -> str:
+    s, v = err.schema, err.validator
+    if v == "enum":
+        return "one of " + ", ".join(map(repr, s["enum"]))
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+        bounds = [f"{op[k]} {s[k]}" for k in op if k in s]
+        return f"{s.get('type', 'number')} " + " and ".join(bounds)
+    if v == "type":
+        return f"a value of type {s['type']}"
+    if v == "additionalProperties":
+        return "only the keys " + ", ".join(sorted(s.get("properties", {})))
+    if v == "required":
+        return "the keys " + ", ".join(s["required"])
+    if v in ("minItems", "maxItems", "uniqueItems", "minLength", "pattern", "minProperties"):
+        return f"a value with {v} {s[v]!r}"
+    return err.message
+
+
+def check(instance: Any, schema_: dict, where: str) -> None:
+    """Validate `instance`; raise one ConfigError naming the key, the value and what is allowed."""
+    validator = jsonschema.Draft202012Validator(schema_)
+    err = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if err is None:
+        return
+    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        key = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
+        raise ConfigError(f"{where}: unknown key {key!r}; allowed here: {_allowed(err)}")
+    if err.validator == "required":
+        raise ConfigError(f"{where}: {err.message} (at {key})")
+    value = json.dumps(err.instance) if not isinstance(err.instance, dict) else "{...}"
+    raise ConfigError(f"{where}: {key} = {value} is not allowed; expected {_allowed(err)}")
+
+
+def fill_defaults(instance: dict, schema_: dict) -> dict:
+    """Fill `default` values of object properties, recursively (as snakemake's validate does)."""
+    for key, sub in schema_.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(instance[key], sub)
+    return instance
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated workflow config plus every implemented paper's config."""
+
+    main: dict
+    papers: dict[str, dict]
+
+    @property
+    def scale(self) -> str:
+        return self.main["scale"]
+
+    @property
+    def enabled(self) -> list[str]:
+        return list(self.main["papers"])
+
+    def paper(self, slug: str) -> dict:
+        if slug not in self.papers:
+            raise ConfigError(
+                f"unknown paper {slug!r}: configured papers are {sorted(self.papers)}"
+            )
+        return self.papers[slug]
+
+    def scale_section(self, slug: str, scale: str | None = None) -> dict:
+        return self.paper(slug)[scale or self.scale]
+
+
+def check_paper(slug: str, cfg: dict, project_dir: Path = Path(".")) -> None:
+    where = f"config/papers/{slug}.yaml"
+    check(cfg, schema("paper.schema.yaml", project_dir), where)
+    scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
+    for scale in SCALES:
+        try:
+            check(cfg[scale], scale_schema, where)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace(f"{where}: ", f"{where}: {scale}.", 1)) from None
+    metrics = papers.declared_metrics(slug)
+    for claim in cfg["claims"]:
+        if claim["metric"] not in metrics:
+            raise ConfigError(
+                f"{where}: claim {claim['id']!r} reads metric {claim['metric']!r}, which no step "
+                f"of {slug} writes; metrics written: {', '.join(sorted(metrics))}"
+            )
+    ids = [c["id"] for c in cfg["claims"]]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{where}: claim ids must be unique, got {ids}")
+
+
+def resolve(raw: dict, project_dir: str | Path = ".") -> Config:
+    """Validate the workflow config (filling defaults) and load every paper's config."""
+    project_dir = Path(project_dir)
+    main = fill_defaults(copy.deepcopy(raw), schema("config.schema.yaml", project_dir))
+    check(main, schema("config.schema.yaml", project_dir), "config")
+    for slug in main["papers"]:
+        if slug not in papers.available():
+            raise ConfigError(
+                f"config: papers contains {slug!r}, which is not implemented in this checkout; "
+                f"implemented: {', '.join(papers.available())}"
+            )
+    unknown = set(main["overrides"]) - set(papers.available())
+    if unknown:
+        raise ConfigError(
+            f"config: overrides names unknown paper(s) {sorted(unknown)}; "
+            f"implemented: {', '.join(papers.available())}"
+        )
+    paper_cfgs = {}
+    for slug in papers.available():
+        path = project_dir / main["paper_config_dir"] / f"{slug}.yaml"
+        cfg = deep_merge(load_yaml(path) or {}, main["overrides"].get(slug, {}))
+        check_paper(slug, cfg, project_dir)
+        paper_cfgs[slug] = cfg
+    return Config(main=main, papers=paper_cfgs)
+
+
+def load(path: str | Path = "config/config.yaml", overrides: dict | None = None) -> Config:
+    """Load config/config.yaml (plus `--config`-style overrides) as the CLI sees it."""
+    raw = load_yaml(path) or {}
+    return resolve(deep_merge(raw, overrides or {}))
+
+
+def check_step_params(slug: str, params: dict, project_dir: Path = Path(".")) -> None:
+    """Validate the sections of a scale config that a rule hands to one step."""
+    scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
+    sections = scale_schema.get("properties", {})
+    params = dict(params)
+    if "plot" in params:  # figure steps also get the workflow-wide plot options
+        plot_schema = schema("config.schema.yaml", project_dir)["properties"]["plot"]
+        check(params.pop("plot"), plot_schema, "--params plot")
+    for name, value in params.items():
+        if name not in sections:
+            raise ConfigError(
+                f"--params: unknown section {name!r} for {slug}; allowed: {', '.join(sections)}"
+            )
+        check(value, {**sections[name], "$defs": scale_schema.get("$defs", {})}, f"--params {name}")

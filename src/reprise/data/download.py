@@ -1,0 +1,68 @@
+"""Fetch official dataset files and verify their published checksums.
+
+A file already in place is verified, never re-downloaded. A download goes to a temporary
+name and is renamed only once its checksum matches, so a truncated or corrupted archive
+never sits where a good one is expected. Without network the error names the file to place
+by hand and where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from reprise.errors import DataError
+from reprise.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawFile:
+    url: str
+    filename: str
+    checksum: str  # hex digest published with the dataset
+    algorithm: str = "md5"
+
+
+def digest(path: Path, algorithm: str = "md5") -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, raw: RawFile) -> None:
+    got = digest(path, raw.algorithm)
+    if got != raw.checksum:
+        size = path.stat().st_size
+        raise DataError(
+            f"{path} fails its {raw.algorithm} check ({size} bytes, {raw.algorithm} {got}, "
+            f"expected {raw.checksum}): the file is truncated or corrupted. Delete it and "
+            f"download it again from {raw.url}"
+        )
+
+
+def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
+    dest = Path(dest_dir) / raw.filename
+    if dest.is_file():
+        verify(dest, raw)
+        return dest
+    log.info("downloading %s", raw.url)
+    try:
+        with atomic_path(dest) as tmp:
+            with urllib.request.urlopen(raw.url, timeout=timeout) as resp, open(tmp, "wb") as f:
+                while chunk := resp.read(1 << 20):
+                    f.write(chunk)
+            verify(tmp, raw)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        raise DataError(
+            f"cannot download {raw.url} ({e}). Without network, place the official file "
+            f"{raw.filename} ({raw.algorithm} {raw.checksum}) at {dest}"
+        ) from None
+    return dest

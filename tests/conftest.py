@@ -1,0 +1,42 @@
+"""Shared fixtures: tests run from the project root, with tiny configs in temp dirs."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "dvc.yaml", ".dvc",
+                 ".dvcignore", ".gitignore", "environment.yml", "pyproject.toml")
+
+
+@pytest.fixture(autouse=True)
+def _project_cwd(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the workflow files (not results or data) to run Snakemake/DVC in."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dest / name)
+        elif src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("cache", "tmp",
+                                                                              "config.local"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run(cmd, cwd, check=True, **kw):
+    """Run a command, returning the CompletedProcess; show its output when it fails."""
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
