@@ -8,8 +8,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "dvc.yaml", ".dvc",
-                 ".dvcignore", ".gitignore", "environment.yml", "pyproject.toml")
+PROJECT_FILES = (
+    "Snakefile",
+    "rules",
+    "src",
+    "workflow",
+    "config",
+    "profiles",
+    "dvc.yaml",
+    ".dvc",
+    ".dvcignore",
+    ".gitignore",
+    "environment.yml",
+    "pyproject.toml",
+)
+
+
+IGNORE = shutil.ignore_patterns("cache", "tmp", "config.local", "__pycache__", "*.egg-info")
 
 
 @pytest.fixture(autouse=True)
@@ -27,16 +42,17 @@ def project_copy(tmp_path):
         if src.is_symlink():
             os.symlink(os.readlink(src), dest / name)
         elif src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("cache", "tmp",
-                                                                              "config.local"))
+            shutil.copytree(src, dest / name, ignore=IGNORE)
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest
 
 
-def run(cmd, cwd, check=True, **kw):
-    """Run a command, returning the CompletedProcess; show its output when it fails."""
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, **kw)
+def run(cmd, cwd, check=True, merge=False, **kw):
+    """Run a command, returning the CompletedProcess; show its output when it fails.
+    merge=True folds stderr into stdout (snakemake logs to both)."""
+    err = subprocess.STDOUT if merge else subprocess.PIPE
+    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p

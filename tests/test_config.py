@@ -1,0 +1,94 @@
+"""Config validation: one clear message naming key, value and what is allowed."""
+
+import copy
+
+import pytest
+
+from reprise import config
+from reprise.errors import ConfigError
+
+
+def base():
+    return config.load_yaml("config/config.yaml")
+
+
+def test_shipped_config_is_valid():
+    cfg = config.resolve(base())
+    assert cfg.scale == "smoke"
+    assert cfg.enabled
+    for slug in cfg.papers:
+        assert set(cfg.papers[slug]) >= {"smoke", "paper", "claims"}
+
+
+def test_defaults_are_filled():
+    cfg = config.resolve({"scale": "paper", "papers": []})
+    assert cfg.main["seeds"] == [0]
+    assert cfg.main["plot"]["formats"] == ["png", "pdf"]
+    assert cfg.main["data_root"] == "data"
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"scale": "huge"}, "scale = \"huge\" is not allowed; expected one of 'smoke', 'paper'"),
+        ({"papers": ["nonsense"]}, 'papers.0 = "nonsense" is not allowed; expected one of'),
+        ({"seeds": [-1]}, "seeds.0 = -1 is not allowed; expected integer >= 0"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"plot": {"dpi": 10}}, "plot.dpi = 10 is not allowed; expected integer >= 50"),
+    ],
+)
+def test_bad_main_config(change, expected):
+    with pytest.raises(ConfigError) as e:
+        config.resolve({**base(), **change})
+    assert expected in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_known_but_unimplemented_paper_is_refused(monkeypatch):
+    monkeypatch.setattr(config.papers, "available", lambda: ("example",))
+    with pytest.raises(ConfigError, match="'poisoning', which is not implemented"):
+        config.resolve({**base(), "papers": ["poisoning"]})
+
+
+def _paper_override(slug, section):
+    return {**base(), "overrides": {slug: section}}
+
+
+def test_negative_epochs_names_the_key():
+    raw = _paper_override("example", {"smoke": {"train": {"epochs": -3}}})
+    with pytest.raises(ConfigError, match=r"example.yaml: smoke.train.epochs = -3 .* integer >= 1"):
+        config.resolve(raw)
+
+
+def test_claim_with_unknown_metric_is_refused():
+    claims = copy.deepcopy(config.load_yaml("config/papers/example.yaml")["claims"])
+    claims[0]["metric"] = "accuracy_nobody_writes"
+    with pytest.raises(ConfigError, match="reads metric 'accuracy_nobody_writes', which no step"):
+        config.resolve(_paper_override("example", {"claims": claims}))
+
+
+def test_claim_criterion_shape_is_checked():
+    claims = copy.deepcopy(config.load_yaml("config/papers/example.yaml")["claims"])
+    claims[0]["criteria"]["smoke"] = {"target": 0.5}  # target without tolerance
+    with pytest.raises(ConfigError, match="tolerance"):
+        config.resolve(_paper_override("example", {"claims": claims}))
+
+
+def test_overrides_for_unknown_paper():
+    with pytest.raises(ConfigError, match="overrides names unknown paper"):
+        config.resolve({**base(), "overrides": {"nope": {}}})
+
+
+def test_step_params_are_checked():
+    config.check_step_params("example", {"train": {"epochs": 2, "lr": 0.1}})
+    with pytest.raises(ConfigError, match="unknown section 'optimiser'"):
+        config.check_step_params("example", {"optimiser": {}})
+    with pytest.raises(ConfigError, match="--params train: lr = 0 is not allowed"):
+        config.check_step_params("example", {"train": {"epochs": 2, "lr": 0}})
+    with pytest.raises(ConfigError, match="--params plot"):
+        config.check_step_params("example", {"plot": {"formats": ["gif"]}})
+
+
+def test_deep_merge_keeps_siblings():
+    merged = config.deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 5}})
+    assert merged == {"a": {"b": 5, "c": 2}}

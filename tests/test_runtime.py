@@ -1,0 +1,42 @@
+"""Runtime: threads reach torch, seeds make runs repeatable, the device falls back to CPU."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from reprise.errors import ReproError
+from reprise.runtime import Runtime, pick_device, seed_everything
+
+
+def test_threads_reach_torch():
+    before = torch.get_num_threads()
+    try:
+        Runtime(threads=2).setup()
+        assert torch.get_num_threads() == 2
+        Runtime(threads=1).setup()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def draw():
+    return random.random(), np.random.rand(), torch.rand(3).tolist()
+
+
+def test_seeding_repeats_every_generator():
+    seed_everything(7)
+    a = draw()
+    seed_everything(7)
+    assert draw() == a
+    seed_everything(8)
+    assert draw() != a
+
+
+def test_device_falls_back_to_cpu():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    assert pick_device("auto").type == "cpu"
+    with pytest.raises(ReproError, match="CUDA is not available"):
+        pick_device("cuda")
