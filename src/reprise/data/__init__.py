@@ -18,7 +18,7 @@ from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits",)
+DATASETS = ("digits", "cifar10", "cifar100")
 
 
 def module(name: str):
