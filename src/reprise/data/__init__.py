@@ -18,7 +18,7 @@ from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10c")
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10c", "svhn")
 
 
 def module(name: str):
