@@ -94,9 +94,9 @@ def data_root_of(wildcards, output):
 
 
 def raw_files(wildcards):
-    """The official raw files a dataset's prepared splits are converted from."""
-    mod = reprise_data.module(wildcards.dataset)
-    return [f"{DATA}/raw/{wildcards.dataset}/{r.filename}" for r in mod.RAW_FILES]
+    """The official raw files a prepared split is converted from."""
+    raws = reprise_data.raw_files(wildcards.dataset, wildcards.split)
+    return [f"{DATA}/raw/{wildcards.dataset}/{r.filename}" for r in raws]
 
 
 # --- report -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     reprise validate [--config FILE] [--set KEY=VALUE ...]
     reprise report   [--config FILE] [--set KEY=VALUE ...] [--parquet P --markdown M]
     reprise data     {fetch,prepare} DATASET [--root DIR] [--split S] [--file F]
+    reprise data     list
     reprise <paper>  <step> --params JSON --input NAME=PATH ... --output NAME=PATH ...
                      [--threads N] [--seed N] [--device auto|cpu|cuda]
 
@@ -97,9 +98,14 @@ def cmd_report(args) -> int:
 def cmd_data(args) -> int:
     from reprise import data
 
-    if args.action == "prepare":
-        for split in args.split or data.splits(args.dataset):
-            data.prepare(args.dataset, args.root, split)
+    if args.action == "list":
+        print(data.describe())
+    elif args.dataset is None:
+        raise ReproError(
+            f"`reprise data {args.action}` needs a DATASET: {', '.join(data.DATASETS)}"
+        )
+    elif args.action == "prepare":
+        data.prepare_splits(args.dataset, args.root, args.split)
     else:
         data.fetch(args.dataset, args.root, args.file)
     return 0
@@ -121,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="write REPORT.md here")
     p.add_argument("--figures", help="JSON {paper: [figure paths]} to link from REPORT.md")
     p.set_defaults(func=cmd_report)
-    p = sub.add_parser("data", help="fetch or prepare a dataset")
-    p.add_argument("action", choices=["fetch", "prepare"])
-    p.add_argument("dataset")
+    p = sub.add_parser("data", help="fetch or prepare a dataset, or list them")
+    p.add_argument("action", choices=["fetch", "prepare", "list"])
+    p.add_argument("dataset", nargs="?")
     p.add_argument("--root", default="data", help="data root (config: data_root)")
     p.add_argument("--split", action="append", help="prepare only this split (repeatable)")
     p.add_argument("--file", help="fetch only this official file")

@@ -9,6 +9,7 @@ by hand and where.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import urllib.error
 import urllib.request
@@ -37,15 +38,20 @@ def digest(path: Path, algorithm: str = "md5") -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, raw: RawFile) -> None:
+def _mismatch(path: Path, raw: RawFile) -> str | None:
+    """What is wrong with `path` against its published checksum, or None if it matches."""
     got = digest(path, raw.algorithm)
-    if got != raw.checksum:
-        size = path.stat().st_size
-        raise DataError(
-            f"{path} fails its {raw.algorithm} check ({size} bytes, {raw.algorithm} {got}, "
-            f"expected {raw.checksum}): the file is truncated or corrupted. Delete it and "
-            f"download it again from {raw.url}"
-        )
+    if got == raw.checksum:
+        return None
+    return (
+        f"fails its {raw.algorithm} check ({path.stat().st_size} bytes, {raw.algorithm} {got}, "
+        f"expected {raw.checksum}): the file is truncated or corrupted"
+    )
+
+
+def verify(path: Path, raw: RawFile) -> None:
+    if problem := _mismatch(path, raw):
+        raise DataError(f"{path} {problem}. Delete it and download it again from {raw.url}")
 
 
 def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
@@ -59,10 +65,16 @@ def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
             with urllib.request.urlopen(raw.url, timeout=timeout) as resp, open(tmp, "wb") as f:
                 while chunk := resp.read(1 << 20):
                     f.write(chunk)
-            verify(tmp, raw)
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+            if problem := _mismatch(tmp, raw):  # the temporary file goes; nothing is kept
+                raise DataError(
+                    f"the download of {raw.url} {problem}. Retry, or {_place(raw, dest)}"
+                )
+    except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
         raise DataError(
-            f"cannot download {raw.url} ({e}). Without network, place the official file "
-            f"{raw.filename} ({raw.algorithm} {raw.checksum}) at {dest}"
+            f"cannot download {raw.url} ({e}). Without network, {_place(raw, dest)}"
         ) from None
     return dest
+
+
+def _place(raw: RawFile, dest: Path) -> str:
+    return f"place the official file {raw.filename} ({raw.algorithm} {raw.checksum}) at {dest}"

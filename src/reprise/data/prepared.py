@@ -40,6 +40,11 @@ def save_split(path: str | Path, x: torch.Tensor, y: torch.Tensor, classes: list
         raise DataError(f"prepared images must be uint8 N×C×H×W, got {x.dtype} {tuple(x.shape)}")
     if y.shape != (x.shape[0],):
         raise DataError(f"labels must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
+        raise DataError(
+            f"labels must lie in 0..{len(classes) - 1} ({len(classes)} classes), "
+            f"got {int(y.min())}..{int(y.max())}"
+        )
     with atomic_path(path) as tmp:
         torch.save({"x": x.contiguous(), "y": y.to(torch.int64), "classes": list(classes)}, tmp)
 
