@@ -7,7 +7,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tiny_datasets import (
+
+from reprise import cli, data
+from reprise.data import cifar10, cifar10c, cifar100, digits, svhn
+from reprise.data.download import RawFile, digest, fetch_file
+from reprise.data.prepared import save_split
+from reprise.errors import DataError
+from tests.tiny_datasets import (
     npy_bytes,
     py2_pickle,
     replace_members,
@@ -18,12 +24,6 @@ from tiny_datasets import (
     write_svhn,
     write_tar,
 )
-
-from reprise import cli, data
-from reprise.data import cifar10, cifar10c, cifar100, digits, svhn
-from reprise.data.download import RawFile, digest, fetch_file
-from reprise.data.prepared import save_split
-from reprise.errors import DataError
 
 
 def _prepared(root, name, split):
