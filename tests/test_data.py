@@ -356,7 +356,7 @@ def test_cli_data_list_and_missing_dataset(capsys):
     ],
 )
 def test_snakemake_plans_fetch_then_prepare(project_copy, target, raw, absent):
-    from conftest import run
+    from tests.conftest import run
 
     plan = run(["snakemake", "-n", f"data/prepared/{target}.pt"], cwd=project_copy).stdout
     jobs = [line.split()[1] for line in plan.splitlines() if line.startswith("rule ")]
