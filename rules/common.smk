@@ -85,6 +85,21 @@ def reprise_step(paper, step):
     )
 
 
+# --- cluster resources ----------------------------------------------------------------------
+# Training and attack steps declare `threads` and `resources: **GPU_STEP`; all others take the
+# profile's default-resources. Locally these only annotate the job (no --resources gpu limit is
+# set); the slurm-gpu profile turns them into `sbatch --gpus=1 --cpus-per-gpu=<threads>`, and
+# the slurm-cpu layer caps gpu at 0 so the same job runs on CPUs.
+
+GPU_STEP = {
+    "gpu": 1,
+    "cpus_per_gpu": lambda wildcards, threads: threads,
+    "mem_mb": {"smoke": 4000, "paper": 32000}[SCALE],
+    # One attempt's wall time; a step that runs out is retried and resumes (README: Cluster).
+    "runtime": {"smoke": 30, "paper": 12 * 60}[SCALE],
+}
+
+
 # --- data ---------------------------------------------------------------------------------
 
 

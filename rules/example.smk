@@ -14,6 +14,9 @@ rule example_train:
         io=io_args,
     log:
         log_file("example", "train"),
+    threads: 4
+    resources:
+        **GPU_STEP,
     conda:
         CONDA_ENV
     shell:
