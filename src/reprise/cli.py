@@ -184,6 +184,7 @@ def run_step(slug: str, argv: list[str]) -> int:
     import importlib
 
     from reprise import config
+    from reprise.resume import Resume, fingerprint, resume_dir
     from reprise.runtime import Runtime
 
     steps = importlib.import_module(f"reprise.papers.{slug}.steps").STEPS
@@ -198,7 +199,8 @@ def run_step(slug: str, argv: list[str]) -> int:
     config.check_step_params(slug, params)
     inputs = step.bind("input", _grouped(args.input))
     outputs = step.bind("output", _grouped(args.output))
-    rt = Runtime(threads=args.threads, seed=args.seed, device_name=args.device).setup()
+    resume = Resume(resume_dir(_flat(outputs)[0]), fingerprint(params, args.seed, _flat(inputs)))
+    rt = Runtime(args.threads, args.seed, args.device, resume).setup()
     log.info(
         "%s %s: params=%s threads=%d seed=%d device=%s",
         slug,
@@ -219,6 +221,7 @@ def run_step(slug: str, argv: list[str]) -> int:
     missing = [str(p) for p in _flat(outputs) if not p.exists()]
     if missing:
         raise RuntimeError(f"step {slug} {args.step} did not write {missing}")
+    rt.resume.clear()
     log.info("%s %s done in %.1f s", slug, args.step, time.perf_counter() - t0)
     return 0
 

@@ -7,7 +7,9 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from reprise.resume import Resume
 
 log = logging.getLogger("reprise")
 
@@ -59,11 +61,12 @@ def progress(iterable=None, **kwargs):
 
 @dataclass
 class Runtime:
-    """What a step gets besides its config and files: threads, seed, device."""
+    """What a step gets besides its config and files: threads, seed, device, resume state."""
 
     threads: int = 1
     seed: int = 0
     device_name: str = "auto"
+    resume: Resume = field(default_factory=Resume)
 
     def __post_init__(self):
         self._start = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -12,26 +14,40 @@ from reprise.papers.example import METRICS
 from reprise.steps import Steps
 
 STEPS = Steps()
+log = logging.getLogger("reprise")
 
 
 def _model(num_features: int, num_classes: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(num_features, num_classes))
 
 
+def _load(path, params):
+    """A split at the configured resolution (the digits are 8×8; `data.size` resizes them)."""
+    return load_split(path, size=params.get("data", {}).get("size"))
+
+
 @STEPS.register(inputs=("train",), outputs=("model", "history"))
 def train(params, inputs, outputs, rt):
-    """Full-batch softmax regression on the training split."""
+    """Full-batch softmax regression on the training split, resumable after every epoch."""
     cfg = params["train"]
-    d = load_split(inputs["train"])
+    d = _load(inputs["train"], params)
     model = _model(d.x[0].numel(), d.num_classes)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9)
     rows = []
-    for epoch in range(cfg["epochs"]):
+    if (state := rt.resume.load()) is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        rows = state["history"]
+        log.info("resumed from epoch %d of %d", len(rows), cfg["epochs"])
+    for epoch in range(len(rows), cfg["epochs"]):
         opt.zero_grad()
         loss = F.cross_entropy(model(d.x), d.y)
         loss.backward()
         opt.step()
         rows.append({"epoch": epoch + 1, "train_loss": loss.item()})
+        rt.resume.save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "history": rows}
+        )
     save_checkpoint(outputs["model"], {"model": model.state_dict(), "classes": d.classes})
     write_table(outputs["history"], pd.DataFrame(rows))
 
@@ -39,7 +55,7 @@ def train(params, inputs, outputs, rt):
 @STEPS.register(inputs=("model", "test", "history"), outputs=("metrics", "predictions"))
 def evaluate(params, inputs, outputs, rt):
     """Test accuracy and per-sample predictions."""
-    d = load_split(inputs["test"])
+    d = _load(inputs["test"], params)
     ckpt = load_checkpoint(inputs["model"])
     model = _model(d.x[0].numel(), len(ckpt["classes"]))
     model.load_state_dict(ckpt["model"])
