@@ -40,3 +40,12 @@ def test_device_falls_back_to_cpu():
     assert pick_device("auto").type == "cpu"
     with pytest.raises(ReproError, match="CUDA is not available"):
         pick_device("cuda")
+
+
+def test_allocated_gpu_without_cuda_is_reported(monkeypatch, caplog):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # what SLURM sets for --gpus=1
+    rt = Runtime().setup()
+    assert rt.device.type == "cpu"
+    assert "GPU 0 was allocated (CUDA_VISIBLE_DEVICES) but torch has no CUDA" in caplog.text

@@ -74,6 +74,15 @@ class Runtime:
     def setup(self) -> Runtime:
         set_threads(self.threads)
         seed_everything(self.seed, deterministic=self.device.type == "cpu")
+        # A scheduler (SLURM) that allocated a GPU sets CUDA_VISIBLE_DEVICES; say so when this
+        # torch cannot use it, since the step then silently runs on the CPU.
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if gpus and self.device_name == "auto" and self.device.type == "cpu":
+            log.warning(
+                "GPU %s was allocated (CUDA_VISIBLE_DEVICES) but torch has no CUDA: "
+                "running on the CPU",
+                gpus,
+            )
         return self
 
     @property
