@@ -30,10 +30,9 @@ SYSTEM_CONF=/etc/slurm/slurm.conf
 say() { printf 'slurm: %s\n' "$*" >&2; }
 
 install() {
-  if command -v munged slurmctld slurmd sbatch >/dev/null 2>&1 &&
-    command -v munged slurmctld slurmd sbatch | wc -l | grep -qx 4; then
-    return 0
-  fi
+  local c missing=()
+  for c in munged slurmctld slurmd sbatch; do command -v "$c" >/dev/null || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || { say "installing ${PACKAGES[*]} needs root"; exit 1; }
   say "installing ${PACKAGES[*]}"
   apt-get update -qq
@@ -83,6 +82,14 @@ EOF
 
 running() { [ -f "$DIR/run/$1.pid" ] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
 
+# NAME CMD...: run a daemon in the foreground of a background job, so its PID is known at once.
+daemon() {
+  local name=$1
+  shift
+  "$@" >"$DIR/log/$name.out" 2>&1 &
+  echo $! >"$DIR/run/$name.pid"
+}
+
 start() {
   install
   if running slurmctld; then
@@ -93,20 +100,21 @@ start() {
     say "$SYSTEM_CONF exists and is not this test cluster's: refusing to replace it"
     exit 1
   fi
-  rm -rf "$DIR"
+  rm -rf "$DIR"/{spool,log,run} # only what this script made: $DIR may be any directory
   mkdir -p "$DIR"/{spool/ctld,spool/d,log,run} "$(dirname "$SYSTEM_CONF")"
   chmod 755 "$DIR" "$DIR/run"
   head -c 1024 /dev/urandom >"$DIR/munge.key"
   chmod 400 "$DIR/munge.key"
   write_config
   ln -sfn "$SLURM_CONF" "$SYSTEM_CONF"
-  munged --force --key-file="$DIR/munge.key" --socket="$DIR/run/munge.socket" \
-    --pid-file="$DIR/run/munged.pid" --log-file="$DIR/log/munged.log" \
-    --seed-file="$DIR/run/munged.seed"
-  slurmctld -i
-  slurmd -N "$NODE"
+  daemon munged munged --foreground --force --key-file="$DIR/munge.key" \
+    --socket="$DIR/run/munge.socket" --log-file="$DIR/log/munged.log" \
+    --pid-file="$DIR/run/munged.pid" --seed-file="$DIR/run/munged.seed"
+  for _ in $(seq 50); do [ -S "$DIR/run/munge.socket" ] && break; sleep 0.1; done
+  daemon slurmctld slurmctld -D -i
+  daemon slurmd slurmd -D -N "$NODE"
   for _ in $(seq 60); do
-    running slurmctld && running slurmd || break
+    running munged && running slurmctld && running slurmd || break
     if [ "$(timeout 5 sinfo -h -p "$PARTITION" -o %T 2>/dev/null)" = idle ]; then
       say "up: partition $PARTITION, node $NODE ($(sinfo -h -o '%c CPUs, %G'))"
       return 0
@@ -114,7 +122,7 @@ start() {
     sleep 1
   done
   say "the node did not come up; the last lines of the logs in $DIR/log:"
-  for f in "$DIR"/log/*.log; do say "--- $f"; tail -n 15 "$f" >&2; done
+  for f in "$DIR"/log/*; do say "--- $f"; tail -n 15 "$f" >&2; done
   stop
   exit 1
 }
