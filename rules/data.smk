@@ -5,6 +5,12 @@ wildcard_constraints:
     dataset="|".join(reprise_data.DATASETS),
 
 
+# On a cluster, downloads run on the submitting (login) node: compute nodes often have no
+# internet access.
+localrules:
+    fetch_dataset,
+
+
 rule fetch_dataset:
     output:
         f"{DATA}/raw/{{dataset}}/{{filename}}",
