@@ -95,7 +95,7 @@ GPU_STEP = {
     "gpu": 1,
     "cpus_per_gpu": lambda wildcards, threads: threads,
     "mem_mb": {"smoke": 4000, "paper": 32000}[SCALE],
-    # One attempt's wall time; a step that runs out is retried and resumes (README: Cluster).
+    # One attempt's wall time; a step that runs out is retried and resumes (see README).
     "runtime": {"smoke": 30, "paper": 12 * 60}[SCALE],
 }
 
