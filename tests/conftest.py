@@ -8,13 +8,36 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("Snakefile", "rules", "workflow", "config", "profiles", "dvc.yaml", ".dvc",
-                 ".dvcignore", ".gitignore", "environment.yml", "pyproject.toml")
+PROJECT_FILES = (
+    "Snakefile",
+    "rules",
+    "workflow",
+    "config",
+    "profiles",
+    "dvc.yaml",
+    ".dvc",
+    ".dvcignore",
+    ".gitignore",
+    "environment.yml",
+    "pyproject.toml",
+)
 
 
 @pytest.fixture(autouse=True)
 def _project_cwd(monkeypatch):
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """In-process torch work on one thread: on a shared 2-core machine two OpenMP threads
+    measured up to 30x slower than one for the tiny test models (barrier waits)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -27,8 +50,9 @@ def project_copy(tmp_path):
         if src.is_symlink():
             os.symlink(os.readlink(src), dest / name)
         elif src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("cache", "tmp",
-                                                                              "config.local"))
+            shutil.copytree(
+                src, dest / name, ignore=shutil.ignore_patterns("cache", "tmp", "config.local")
+            )
         elif src.exists():
             shutil.copy2(src, dest / name)
     return dest
