@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from reprise.errors import ConfigError
 from reprise.io import load_checkpoint, save_checkpoint, write_table
 from reprise.metrics import accuracy
 from reprise.models import save_model
-from reprise.runtime import Accel
+from reprise.runtime import Accel, progress
 from reprise.training.augment import crop_flip
 from reprise.training.config import TrainConfig
 from reprise.training.methods import Batch, Method
@@ -82,7 +83,7 @@ def fit(
     fingerprint = _fingerprint(cfg, method, train, seed, run_config)
     start, rows, best = _resume(ckpt_dir / LAST, fingerprint, model, opt, method)
     x_train, y_train = on_device(train.x, accel), train.y.to(accel.device)
-    for epoch in range(start, cfg.epochs):
+    for epoch in progress(range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs):
         t0 = time.perf_counter()
         lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs)
         for group in opt.param_groups:
@@ -127,11 +128,12 @@ def _train_epoch(model, method, opt, x_all, y_all, cfg, accel, seed, epoch) -> d
     gen = epoch_generator(seed, epoch)
     order = torch.randperm(len(y_all), generator=gen)
     model.train()
-    loss_sum, grad_sq_sum, batches, seen = 0.0, 0.0, 0, 0
+    # sums stay on the device (float64): no host sync per batch
+    loss_sum = torch.zeros((), dtype=torch.float64, device=accel.device)
+    grad_sq_sum = torch.zeros_like(loss_sum)
     for i in range(0, len(order), cfg.batch_size):
-        idx = order[i : i + cfg.batch_size]
-        idx_dev = idx.to(x_all.device)
-        x = crop_flip(x_all[idx_dev], gen, cfg.augment.crop, cfg.augment.flip)
+        idx = order[i : i + cfg.batch_size].to(x_all.device)
+        x = crop_flip(x_all[idx], gen, cfg.augment.crop, cfg.augment.flip)
         batch = Batch(accel.batch(x), y_all[idx.to(y_all.device)], idx, epoch)
         with accel.autocast():
             loss = method.loss(model, batch)
@@ -139,14 +141,12 @@ def _train_epoch(model, method, opt, x_all, y_all, cfg, accel, seed, epoch) -> d
         loss.backward()
         if cfg.monitor.grad_norm:
             grads = [p.grad for p in model.parameters() if p.grad is not None]
-            grad_sq_sum += sum(g.float().pow(2).sum() for g in grads).item()
+            grad_sq_sum += sum(g.double().pow(2).sum() for g in grads)
         opt.step()
-        loss_sum += loss.item() * len(idx)
-        seen += len(idx)
-        batches += 1
-    out = {"loss": loss_sum / max(seen, 1)}
+        loss_sum += loss.detach().double() * len(idx)
+    out = {"loss": loss_sum.item() / max(len(order), 1)}
     if cfg.monitor.grad_norm:
-        out["grad_norm_sq"] = grad_sq_sum / max(batches, 1)
+        out["grad_norm_sq"] = grad_sq_sum.item() / max(math.ceil(len(order) / cfg.batch_size), 1)
     return out
 
 

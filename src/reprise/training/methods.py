@@ -27,7 +27,7 @@ from reprise.models.base import evaluating
 class Batch:
     x: torch.Tensor  # clean (augmented) inputs in [0, 1]
     y: torch.Tensor  # training labels (noisy ones if the data carry them)
-    idx: torch.Tensor  # indices of these samples in the training set
+    idx: torch.Tensor  # indices of these samples in the training set (on the data's device)
     epoch: int  # 0-based
     x_adv: torch.Tensor | None = None  # set by adversarial methods
     clean: Forward | None = None  # model outputs on x, where the method computed them
@@ -60,7 +60,7 @@ class Hook:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Called on resume with the saved state (tensors on CPU: move them as needed)."""
 
     def config(self) -> dict:
         """Hyperparameters (plain values): a checkpoint of other settings is not resumed."""
