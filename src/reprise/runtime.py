@@ -93,6 +93,14 @@ class Accel:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def batches(self, data, batch_size: int):
+        """(x, y) batches of an ImageData, on the device and in the model's layout."""
+        for i in range(0, len(data), batch_size):
+            yield (
+                self.batch(data.x[i : i + batch_size]),
+                data.y[i : i + batch_size].to(self.device, non_blocking=True),
+            )
+
     def autocast(self):
         import torch
 

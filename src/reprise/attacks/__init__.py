@@ -50,8 +50,7 @@ def attack_dataset(model, data, attack, *, batch_size: int = 256, accel=None, **
     With an `accel`, batches run on its device under its autocast and memory layout."""
     accel = accel or Accel.cpu()
     out = []
-    for i in range(0, len(data), batch_size):
-        x, y = accel.batch(data.x[i : i + batch_size]), data.y[i : i + batch_size].to(accel.device)
+    for x, y in accel.batches(data, batch_size):
         with accel.autocast():
             x_adv = attack(model, x, y, **kw)
         out.append(x_adv.float().cpu().contiguous())

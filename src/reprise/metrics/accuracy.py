@@ -25,15 +25,17 @@ def predict(
 def accuracy(
     model, data, *, attack=None, batch_size: int = 512, accel: Accel | None = None, **attack_kw
 ) -> float:
-    """Accuracy on `data` (an ImageData); on its adversarial versions when `attack` is given."""
-    from reprise.attacks import attack_dataset
-
+    """Accuracy on `data` (an ImageData); on adversarial inputs when `attack` (a PGD, or any
+    callable like it) is given, with `attack_kw` passed to each call (e.g. extra=...).
+    Batches stay on the device: data already there are not copied."""
+    accel = accel or Accel.cpu()
     if len(data) == 0:
         return float("nan")
-    x = (
-        data.x
-        if attack is None
-        else attack_dataset(model, data, attack, batch_size=batch_size, accel=accel, **attack_kw)
-    )
-    pred = predict(model, x, batch_size=batch_size, accel=accel).argmax(1)
-    return (pred == data.y).float().mean().item()
+    correct = torch.zeros((), dtype=torch.int64, device=accel.device)
+    for x, y in accel.batches(data, batch_size):
+        with accel.autocast():
+            if attack is not None:
+                x = attack(model, x, y, **attack_kw)
+            with torch.no_grad(), evaluating(model):
+                correct += (model(x).argmax(1) == y).sum()
+    return correct.item() / len(data)

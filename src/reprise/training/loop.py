@@ -43,13 +43,14 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
-def on_device(x: torch.Tensor, accel: Accel) -> torch.Tensor:
+def on_device(data: ImageData | None, accel: Accel) -> ImageData | None:
     """The whole dataset on the accelerator when it fits (CIFAR does): no loader needed."""
-    if accel.device.type == "cuda":
-        total = torch.cuda.get_device_properties(accel.device).total_memory
-        if x.numel() * x.element_size() <= DEVICE_DATA_FRACTION * total:
-            return accel.batch(x)
-    return x
+    if data is None or accel.device.type != "cuda":
+        return data
+    total = torch.cuda.get_device_properties(accel.device).total_memory
+    if data.x.numel() * data.x.element_size() > DEVICE_DATA_FRACTION * total:
+        return data
+    return ImageData(accel.batch(data.x), data.y.to(accel.device), data.classes)
 
 
 def fit(
@@ -82,7 +83,7 @@ def fit(
     ckpt_dir = Path(ckpt_dir)
     fingerprint = _fingerprint(cfg, method, train, seed, run_config)
     start, rows, best = _resume(ckpt_dir / LAST, fingerprint, model, opt, method)
-    x_train, y_train = on_device(train.x, accel), train.y.to(accel.device)
+    train_dev, test_dev = on_device(train, accel), on_device(test, accel)
     for epoch in progress(range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs):
         t0 = time.perf_counter()
         lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs)
@@ -90,8 +91,8 @@ def fit(
             group["lr"] = lr
         method.start_epoch(model, train, epoch)
         row = {"epoch": epoch + 1, "lr": lr}
-        row |= _train_epoch(model, method, opt, x_train, y_train, cfg, accel, seed, epoch)
-        row |= _evaluate(model, train, test, attack, cfg, accel)
+        row |= _train_epoch(model, method, opt, train_dev, cfg, accel, seed, epoch)
+        row |= _evaluate(model, train_dev, test_dev, attack, cfg, accel)
         row |= method.epoch_metrics()
         rows.append(row)
         best = _keep_best(ckpt_dir / BEST, model, row, cfg.monitor.best_by, best)
@@ -124,17 +125,17 @@ def fit(
     return table
 
 
-def _train_epoch(model, method, opt, x_all, y_all, cfg, accel, seed, epoch) -> dict:
+def _train_epoch(model, method, opt, data, cfg, accel, seed, epoch) -> dict:
     gen = epoch_generator(seed, epoch)
-    order = torch.randperm(len(y_all), generator=gen)
+    order = torch.randperm(len(data), generator=gen)
     model.train()
     # sums stay on the device (float64): no host sync per batch
     loss_sum = torch.zeros((), dtype=torch.float64, device=accel.device)
     grad_sq_sum = torch.zeros_like(loss_sum)
     for i in range(0, len(order), cfg.batch_size):
-        idx = order[i : i + cfg.batch_size].to(x_all.device)
-        x = crop_flip(x_all[idx], gen, cfg.augment.crop, cfg.augment.flip)
-        batch = Batch(accel.batch(x), y_all[idx.to(y_all.device)], idx, epoch)
+        idx = order[i : i + cfg.batch_size].to(data.x.device)
+        x = crop_flip(data.x[idx], gen, cfg.augment.crop, cfg.augment.flip)
+        batch = Batch(accel.batch(x), data.y[idx].to(accel.device), idx, epoch)
         with accel.autocast():
             loss = method.loss(model, batch)
         opt.zero_grad(set_to_none=True)

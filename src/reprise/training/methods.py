@@ -9,6 +9,15 @@ checkpoints hold them.
 
 Order within a batch: hooks' `start_batch` -> the attack (objective + hooks' `attack_extra`)
 -> forward passes -> base loss + hooks' `loss`.
+
+How papers plug in (sketches; the papers' own modules hold the real thing):
+- temporal ensembling: a Hook holding soft labels P (N x K) in its state_dict; start_batch
+  updates P[b.idx] from the clean softmax in eval mode; attack_extra returns
+  `lambda out, x_adv: w(b.epoch) * ((out.logits.softmax(1) - P[b.idx]) ** 2).mean(1)`;
+  loss adds the same term on b.adv.logits (b.clean.logits under TRADES).
+- random labels: train on `ImageData(x, random_labels(y, k, rate, seed), classes)`.
+- a rejection head: a model wrapper exposing features/head plus the head (so the optimiser
+  and checkpoints hold it); loss adds λ·BCE on b.adv.features and b.adv.logits.
 """
 
 from __future__ import annotations
