@@ -150,6 +150,10 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
     assert history["lr"].tolist() == [0.01]
     _, history = tiny_run(tmp_path, Standard(), epochs=1, lr=0.01)  # resumed: nothing to do
     assert history["lr"].tolist() == [0.01]
+    other = build_model("small_cnn", 10, width=0.5, in_channels=1)  # another architecture
+    cfg = TrainConfig.from_config({**BASE, "epochs": 1, "lr": 0.01})
+    history = fit(other, Standard(), digits("train").subset(256), cfg, ckpt_dir=tmp_path / "run")
+    assert history["lr"].tolist() == [0.01] and "train_clean_acc" in history
 
 
 def test_schedules():

@@ -81,7 +81,7 @@ def fit(
         nesterov=cfg.nesterov,
     )
     ckpt_dir = Path(ckpt_dir)
-    fingerprint = _fingerprint(cfg, method, train, seed, run_config)
+    fingerprint = _fingerprint(cfg, method, model, train, seed, run_config)
     start, rows, best = _resume(ckpt_dir / LAST, fingerprint, model, opt, method)
     train_dev, test_dev = on_device(train, accel), on_device(test, accel)
     for epoch in progress(range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs):
@@ -181,12 +181,13 @@ def _keep_best(path: Path, model, row: dict, best_by: str | None, best: dict) ->
     return best
 
 
-def _fingerprint(cfg: TrainConfig, method: Method, train: ImageData, seed, run_config) -> str:
+def _fingerprint(cfg: TrainConfig, method: Method, model, train: ImageData, seed, run_config):
     """What makes a checkpoint belong to this run (a stale one is not resumed)."""
     labels = hashlib.sha256(train.y.cpu().numpy().tobytes()).hexdigest()[:16]
     blob = {
         "train": cfg.as_dict(),
         "method": method.config(),
+        "model": [[k, list(v.shape)] for k, v in model.state_dict().items()],
         "data": [len(train), list(train.x.shape[1:]), labels],
         "seed": seed,
         "run": run_config or {},
