@@ -20,7 +20,8 @@ them is imported by its PGD.
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import io
 import statistics
 import tempfile
 import time
@@ -113,7 +114,8 @@ def train_race(arch: str, method: str, n: int, batch: int, rounds: int, device):
         def run():
             m = build_model(arch, 10, **MODELS[arch])
             meth = Standard() if method == "standard" else PGDAT(ATTACK)
-            with tempfile.TemporaryDirectory() as d:
+            # fit's epoch progress bar (stderr) would interleave with the figures
+            with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()):
                 fit(m, meth, data, cfg, ckpt_dir=d, accel=accel)
 
         return run
@@ -140,7 +142,6 @@ def main() -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--only", choices=["pgd", "train"], help="run one of the two parts")
     args = p.parse_args()
-    os.environ["TQDM_DISABLE"] = "1"  # fit's epoch bars would interleave with the table
     set_threads(args.threads)
     device = pick_device(args.device)
     print(
