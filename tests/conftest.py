@@ -27,6 +27,18 @@ PROJECT_FILES = (
 IGNORE = shutil.ignore_patterns("cache", "tmp", "config.local", "__pycache__", "*.egg-info")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """In-process torch work on one thread: on a shared 2-core machine two OpenMP threads
+    measured up to 30x slower than one for the tiny test models (barrier waits)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _project_cwd(monkeypatch):
     monkeypatch.chdir(ROOT)

@@ -36,6 +36,18 @@ def schema(name: str, project_dir: Path = Path(".")) -> dict:
     return load_yaml(project_dir / SCHEMA_DIR / name)
 
 
+def registry(project_dir: Path = Path(".")):
+    """The top-level schemas by file name, so a paper schema can say
+    `$ref: "core.schema.yaml#/$defs/train"` (shared fragments, no copies)."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    return Registry().with_resources(
+        (p.name, Resource.from_contents(load_yaml(p), default_specification=DRAFT202012))
+        for p in sorted((project_dir / SCHEMA_DIR).glob("*.schema.yaml"))
+    )
+
+
 def _allowed(err: jsonschema.ValidationError) -> str:
     s, v = err.schema, err.validator
     if v == "enum":
@@ -55,9 +67,9 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
-def check(instance: Any, schema_: dict, where: str) -> None:
+def check(instance: Any, schema_: dict, where: str, project_dir: Path = Path(".")) -> None:
     """Validate `instance`; raise one ConfigError naming the key, the value and what is allowed."""
-    validator = jsonschema.Draft202012Validator(schema_)
+    validator = jsonschema.Draft202012Validator(schema_, registry=registry(project_dir))
     err = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if err is None:
         return
@@ -123,7 +135,7 @@ def check_paper(slug: str, cfg: dict, project_dir: Path = Path(".")) -> None:
     scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
     for scale in SCALES:
         try:
-            check(cfg[scale], scale_schema, where)
+            check(cfg[scale], scale_schema, where, project_dir)
         except ConfigError as e:
             raise ConfigError(str(e).replace(f"{where}: ", f"{where}: {scale}.", 1)) from None
     metrics = papers.declared_metrics(slug)
@@ -183,4 +195,5 @@ def check_step_params(slug: str, params: dict, project_dir: Path = Path(".")) ->
             raise ConfigError(
                 f"--params: unknown section {name!r} for {slug}; allowed: {', '.join(sections)}"
             )
-        check(value, {**sections[name], "$defs": scale_schema.get("$defs", {})}, f"--params {name}")
+        section = {**sections[name], "$defs": scale_schema.get("$defs", {})}
+        check(value, section, f"--params {name}", project_dir)

@@ -1,0 +1,57 @@
+"""White-box attacks: FGSM and PGD (L∞/L2, CE/CW, targeted, early stop, extra-loss hook).
+
+attack = PGD.from_config({"eps": "8/255", "step_size": "2/255", "steps": 10})
+x_adv = attack(model, x, y)                        # one batch
+x_adv = attack_dataset(model, data, attack, accel=rt.accel())   # a whole split, batched
+x_adv = attack(model, x, y, extra=lambda out, x_adv: score(out.features))  # adaptive
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reprise.attacks.pgd import (
+    LOSSES,
+    NORMS,
+    PGD,
+    Ball,
+    Extra,
+    Forward,
+    LossFn,
+    fgsm,
+    forward,
+    magnitude,
+    margin,
+    pgd,
+)
+from reprise.runtime import Accel
+
+__all__ = [
+    "LOSSES",
+    "NORMS",
+    "PGD",
+    "Ball",
+    "Extra",
+    "Forward",
+    "LossFn",
+    "attack_dataset",
+    "fgsm",
+    "forward",
+    "magnitude",
+    "margin",
+    "pgd",
+]
+
+
+def attack_dataset(model, data, attack, *, batch_size: int = 256, accel=None, **kw) -> torch.Tensor:
+    """Adversarial versions of every image of `data` (an ImageData), batch by batch, on CPU.
+
+    `attack` is a PGD (or any callable with its signature); `kw` goes to each call (extra=...).
+    With an `accel`, batches run on its device under its autocast and memory layout."""
+    accel = accel or Accel.cpu()
+    out = []
+    for x, y in accel.batches(data, batch_size):
+        with accel.autocast():
+            x_adv = attack(model, x, y, **kw)
+        out.append(x_adv.float().cpu().contiguous())
+    return torch.cat(out) if out else data.x[:0].clone()

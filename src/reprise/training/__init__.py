@@ -1,0 +1,36 @@
+"""Training: standard, PGD-AT and TRADES through one resumable, deterministic loop.
+
+cfg = TrainConfig.from_config(params["train"])
+attack = PGD.from_config(params["attack"])
+history = fit(model, PGDAT(attack, hooks=[...]), train, cfg, ckpt_dir=..., test=test,
+              attack=attack, accel=rt.accel(), seed=rt.seed, history_path=...)
+"""
+
+from reprise.training.augment import crop_flip
+from reprise.training.config import Augment, Monitor, Schedule, TrainConfig
+from reprise.training.labels import random_labels
+from reprise.training.loop import BEST, LAST, epoch_generator, fit
+from reprise.training.methods import METHODS, PGDAT, TRADES, Batch, Hook, Method, Standard
+from reprise.training.state import rng_state, set_rng_state
+
+__all__ = [
+    "BEST",
+    "LAST",
+    "METHODS",
+    "PGDAT",
+    "TRADES",
+    "Augment",
+    "Batch",
+    "Hook",
+    "Method",
+    "Monitor",
+    "Schedule",
+    "Standard",
+    "TrainConfig",
+    "crop_flip",
+    "epoch_generator",
+    "fit",
+    "random_labels",
+    "rng_state",
+    "set_rng_state",
+]

@@ -1,0 +1,205 @@
+"""The training loop: methods learn, runs are deterministic, hooks see every sample once per
+epoch, checkpoints are weights-only and resumable, schedules and augmentation are right."""
+
+import pandas as pd
+import pytest
+import torch
+from tests.core_data import digits
+
+from reprise.attacks import PGD
+from reprise.errors import ConfigError
+from reprise.io import load_checkpoint, read_table
+from reprise.metrics import accuracy
+from reprise.models import build_model, load_model
+from reprise.training import (
+    LAST,
+    PGDAT,
+    TRADES,
+    Hook,
+    Schedule,
+    Standard,
+    TrainConfig,
+    crop_flip,
+    epoch_generator,
+    fit,
+    random_labels,
+)
+
+ATTACK = PGD(eps=0.1, step_size=0.04, steps=2)
+BASE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "monitor": {"train_size": 128}}
+
+
+def tiny_run(tmp_path, method, name="run", train_size=256, **cfg):
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    history = fit(
+        model,
+        method,
+        digits("train").subset(train_size),
+        TrainConfig.from_config({**BASE, **cfg}),
+        ckpt_dir=tmp_path / name,
+        history_path=tmp_path / f"{name}.parquet",
+        test=digits("test").subset(128),
+        attack=ATTACK,
+    )
+    return model, history
+
+
+def test_standard_training_learns(tmp_path):
+    model, history = tiny_run(
+        tmp_path, Standard(), train_size=None, epochs=3, lr=0.1, schedule={"kind": "cosine"}
+    )
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert accuracy(model, digits("test")) > 0.85  # measured 0.9+
+
+
+@pytest.mark.parametrize(
+    "method", [PGDAT(ATTACK), TRADES(ATTACK, beta=6.0)], ids=["pgd_at", "trades"]
+)
+def test_adversarial_methods_produce_the_table(tmp_path, method):
+    _, history = tiny_run(tmp_path, method, monitor={"grad_norm": True, "train_size": 64})
+    expected = {"epoch", "lr", "loss", "grad_norm_sq", "train_clean_acc", "train_robust_acc"}
+    assert expected | {"test_clean_acc", "test_robust_acc"} == set(history.columns)
+    assert history["epoch"].tolist() == [1, 2]
+    assert history.notna().all().all() and (history["grad_norm_sq"] > 0).all()
+    assert (history["test_robust_acc"] <= history["test_clean_acc"] + 0.1).all()
+    assert read_table(tmp_path / "run.parquet").equals(history)
+
+
+def test_two_runs_are_identical(tmp_path):
+    cfg = {"augment": {"crop": 1, "flip": True}, "monitor": {"grad_norm": True}}
+    a, ha = tiny_run(tmp_path, PGDAT(ATTACK), "a", **cfg)
+    b, hb = tiny_run(tmp_path, PGDAT(ATTACK), "b", **cfg)
+    pd.testing.assert_frame_equal(ha, hb, check_exact=True)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+class Recorder(Hook):
+    """Counts every sample per epoch (checkpointed), adds a constant to the loss and a zero
+    term to the attack: neither may change the weights."""
+
+    def __init__(self, n):
+        self.counts = torch.zeros(n, dtype=torch.int64)
+        self.orders, self.attack_calls = [], 0
+
+    def start_epoch(self, model, data, epoch):
+        self.orders.append([])
+
+    def start_batch(self, model, batch):
+        self.counts[batch.idx] += 1
+        self.orders[-1].append(batch.idx.clone())
+
+    def attack_extra(self, batch):
+        def zero(out, x_adv):
+            self.attack_calls += 1
+            assert out.features is not None and len(out.logits) == len(batch.idx)
+            return 0.0 * out.logits.sum(1)
+
+        return zero
+
+    def loss(self, model, batch):
+        assert batch.adv is not None and batch.x_adv.shape == batch.x.shape
+        return torch.tensor(1.0)
+
+    def epoch_metrics(self):
+        return {"seen": float(self.counts.sum())}
+
+    def state_dict(self):
+        return {"counts": self.counts.clone()}
+
+    def load_state_dict(self, state):
+        self.counts = state["counts"].clone()
+
+
+def test_hooks_see_each_sample_once_per_epoch(tmp_path):
+    hook = Recorder(256)
+    model, history = tiny_run(tmp_path, PGDAT(ATTACK, hooks=[hook]), "hooked")
+    plain, plain_history = tiny_run(tmp_path, PGDAT(ATTACK), "plain")
+    for order in hook.orders:
+        assert torch.equal(torch.cat(order).sort().values, torch.arange(256))
+    assert not torch.equal(torch.cat(hook.orders[0]), torch.cat(hook.orders[1]))
+    assert torch.equal(hook.counts, torch.full((256,), 2))
+    assert hook.attack_calls == 2 * 4 * ATTACK.steps  # epochs x batches x steps
+    assert history["seen"].tolist() == [256.0, 512.0]
+    assert (history["loss"] - plain_history["loss"]).tolist() == pytest.approx([1.0, 1.0])
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, plain.state_dict()[k]), k
+    # per-sample state is checkpointed, and restored by a finished run's re-run
+    ckpt = load_checkpoint(tmp_path / "hooked" / LAST)
+    assert torch.equal(ckpt["method"]["hooks"][0]["counts"], hook.counts)
+    again = Recorder(256)
+    tiny_run(tmp_path, PGDAT(ATTACK, hooks=[again]), "hooked")
+    assert torch.equal(again.counts, hook.counts) and again.orders == []
+
+
+def test_checkpoint_is_weights_only_and_complete(tmp_path):
+    tiny_run(tmp_path, Standard(), monitor={"best_by": "test_clean_acc"})
+    ckpt = load_checkpoint(tmp_path / "run" / LAST)  # weights_only=True
+    assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
+    assert set(ckpt) >= {"model", "optimizer", "scheduler", "method", "rng", "best"}
+    assert set(ckpt["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert ckpt["optimizer"]["state"]  # momentum buffers
+    best, meta = load_model(tmp_path / "run" / "best.pt")
+    assert meta["metric"] == "test_clean_acc" and meta["epoch"] in (1, 2)
+
+
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    tiny_run(tmp_path, Standard(), epochs=1)
+    _, history = tiny_run(tmp_path, Standard(), epochs=1, lr=0.01)
+    assert history["lr"].tolist() == [0.01]
+    _, history = tiny_run(tmp_path, Standard(), epochs=1, lr=0.01)  # resumed: nothing to do
+    assert history["lr"].tolist() == [0.01]
+    other = build_model("small_cnn", 10, width=0.5, in_channels=1)  # another architecture
+    cfg = TrainConfig.from_config({**BASE, "epochs": 1, "lr": 0.01})
+    history = fit(other, Standard(), digits("train").subset(256), cfg, ckpt_dir=tmp_path / "run")
+    assert history["lr"].tolist() == [0.01] and "train_clean_acc" in history
+
+
+def test_schedules():
+    lrs = lambda s: [s.lr(0.1, e, 10) for e in range(10)]  # noqa: E731
+    assert lrs(Schedule()) == [0.1] * 10
+    assert lrs(Schedule("step", step_size=4, gamma=0.5)) == pytest.approx(
+        [0.1] * 4 + [0.05] * 4 + [0.025] * 2
+    )
+    assert lrs(Schedule("multistep", milestones=(5, 8))) == pytest.approx(
+        [0.1] * 5 + [0.01] * 3 + [0.001] * 2
+    )
+    cosine = lrs(Schedule("cosine"))
+    assert cosine[0] == 0.1 and cosine[5] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(cosine, cosine[1:], strict=False))
+
+
+def test_train_config_errors():
+    with pytest.raises(ConfigError, match="schedule.kind"):
+        TrainConfig.from_config({**BASE, "schedule": {"kind": "exp"}})
+    with pytest.raises(ConfigError, match="train:"):
+        TrainConfig.from_config({**BASE, "augment": {"cutout": 4}})
+
+
+def test_crop_flip_crops_and_flips_each_image():
+    x = torch.rand(64, 2, 5, 6)
+    assert torch.equal(crop_flip(x, epoch_generator(0, 0), 0, False), x)
+    out = crop_flip(x, epoch_generator(0, 0), 2, True)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    shifted = flipped = 0
+    for img, src in zip(out, padded, strict=True):
+        views = [src[:, i : i + 5, j : j + 6] for i in range(5) for j in range(5)]
+        matches = [
+            (v, f) for v in views for f in (False, True) if torch.equal(img, v.flip(2) if f else v)
+        ]
+        assert matches
+        shifted += not any(torch.equal(v, src[:, 2:7, 2:8]) for v, _ in matches)
+        flipped += any(f for _, f in matches)
+    assert 0 < flipped < 64 and shifted > 32
+    again = crop_flip(x, epoch_generator(0, 0), 2, True)
+    assert torch.equal(out, again)  # fixed by (seed, epoch)
+
+
+def test_random_labels():
+    y = torch.arange(1000) % 10
+    noisy = random_labels(y, 10, 1.0, seed=1)
+    assert torch.equal(noisy, random_labels(y, 10, 1.0, seed=1))
+    assert 0.85 < (noisy != y).float().mean() < 0.95  # 9 in 10 redraws differ
+    assert torch.equal(random_labels(y, 10, 0.0, seed=1), y)
+    assert 0.15 < (random_labels(y, 10, 0.3, seed=1) != y).float().mean() < 0.4
