@@ -115,10 +115,10 @@ def kf_vs_kz(kf, truth, crystal, paths, opts):
         ax.axvline(n * 2 * np.pi / crystal["c"], color="gray", lw=0.6, ls=":")
         ax.annotate(
             "Γ" if n % 2 == 0 else "Z",
-            (n * 2 * np.pi / crystal["c"], 1.0),
+            (n * 2 * np.pi / crystal["c"], 0.97),
             xycoords=("data", "axes fraction"),
             ha="center",
-            va="bottom",
+            va="top",
         )
     ax.set(xlabel="kz (Å⁻¹)", ylabel="k_F from pocket centre (Å⁻¹)", title="k_F against kz")
     ax.legend(fontsize="x-small")
@@ -196,16 +196,16 @@ def edcs(spectra, edc, bands, crystal, paths, opts):
             div.values[keep, np.argmin(np.abs(k - (centre + r.branch * r.q)))]
             for r in d.itertuples()
         ]
-        step = np.nanmax(curves) / max(len(curves), 1) if curves else 1
         for i, (curve, r) in enumerate(zip(curves, d.itertuples(), strict=True)):
-            ax.plot(e[keep], curve + i * step, color=COLORS[b], lw=0.7)
+            curve = curve / np.nanmax(curve) + 0.3 * i  # each normalised, offset by q
+            ax.plot(e[keep], curve, color=COLORS[b], lw=0.7)
             if r.fit_ok:
-                ax.plot([r.energy], [np.interp(r.energy, e[keep], curve) + i * step], "k|", ms=6)
+                ax.plot([r.energy], [np.interp(r.energy, e[keep], curve)], "k|", ms=6)
         ax.axvline(0, color="gray", lw=0.6, ls=":")
         ax.set(
             title=f"{b.upper()}: FD-divided EDCs",
             xlabel="E − E_F (eV)",
-            ylabel="intensity / f(E) (offset by q)",
+            ylabel="intensity / f(E), normalised (q increases upwards)",
             yticks=[],
         )
     fig.tight_layout()
@@ -246,8 +246,8 @@ def hybridisation(mdc, edc, fits, truth, paths, opts):
         if f["fit_ok"]:
             title += (
                 f"\nV = {1e3 * f['V']:.1f} ± {1e3 * f['V_err']:.1f} meV, "
-                f"ε_f = {1e3 * f['eps_f']:.1f} ± {1e3 * f['eps_f_err']:.1f} meV, "
-                f"m* = {f['m_star']:.0f} ± {f['m_star_err']:.0f}"
+                f"ε_f = {1e3 * f['eps_f']:.2f} ± {1e3 * f['eps_f_err']:.2f} meV, "
+                f"m*/m_e = {f['m_star']:.1f} ± {f['m_star_err']:.1f}"
             )
         else:
             title += "\nhybridisation fit failed"

@@ -67,7 +67,7 @@ def zone_sections(
     s0, s1, t0, t1 = extent
     # Cells that can meet the window: centres near the plane and near the window.
     reach = 2 * np.pi / a + 2 * np.pi / c
-    span = max(abs(s0), abs(s1), abs(t0), abs(t1)) + reach
+    span = max(abs(s0), abs(s1), abs(t0), abs(t1)) + reach + float(np.linalg.norm(origin))
     n = int(np.ceil(span / min(2 * np.pi / a, 4 * np.pi / c))) + 1
     centres = reciprocal_lattice(a, c, reach=n)
     rel = centres - origin
