@@ -70,10 +70,12 @@ def smooth_correction(edges: pd.DataFrame, degree: int) -> xr.Dataset:
     errors = np.full(len(hvs), np.nan)
     for i, hv in enumerate(hvs):
         e = edges[(edges["hv"] == hv) & edges["fit_ok"]]
-        if len(e) <= degree + 1:
-            continue  # too few good channels: no calibration at this photon energy
+        deg = min(degree, len(e) - 2)  # keep a degree of freedom when few channels fitted
+        if deg < 0:
+            continue  # no usable gold edge: no calibration at this photon energy (NaN)
         w = 1 / e["ef_err"].to_numpy()
-        coeffs[i], res, *_ = np.polyfit(e["angle"], e["ef"], degree, w=w, full=True)
+        coeffs[i, degree - deg :] = np.polyfit(e["angle"], e["ef"], deg, w=w)
+        coeffs[i, : degree - deg] = 0.0
         # residual scatter of the channels about the curve, a measure of calibration accuracy
         fitted = np.polyval(coeffs[i], e["angle"])
         errors[i] = float(np.sqrt(np.mean((e["ef"] - fitted) ** 2)))
@@ -106,6 +108,7 @@ def shift_energy(values: np.ndarray, energy: np.ndarray, shift: np.ndarray) -> n
     if not np.allclose(np.diff(energy), step, rtol=1e-4, atol=1e-9):
         raise DataError("the energy axis must be uniformly spaced to apply the calibration")
     pos = (energy[:, None] + shift[None, :] - energy[0]) / step  # fractional index (E, angle)
+    pos = np.where(np.isfinite(pos), pos, -1.0)  # no calibration: no data
     i0 = np.clip(np.floor(pos).astype(int), 0, len(energy) - 2)
     w = pos - i0
     cols = np.arange(len(shift))[None, :]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from scipy.ndimage import map_coordinates
@@ -28,7 +30,9 @@ def symmetrise(image: np.ndarray) -> np.ndarray:
     ops = []
     for rotated in (np.rot90(image, r) for r in range(4)):
         ops += [rotated, rotated.T]
-    return np.nanmean(np.stack(ops), axis=0)
+    with warnings.catch_warnings():  # points no operation reaches stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(ops), axis=0)
 
 
 def fermi_surface(corrected_map: xr.DataArray, cfg: dict) -> xr.Dataset:

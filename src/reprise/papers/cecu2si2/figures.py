@@ -197,7 +197,8 @@ def edcs(spectra, edc, bands, crystal, paths, opts):
             for r in d.itertuples()
         ]
         for i, (curve, r) in enumerate(zip(curves, d.itertuples(), strict=True)):
-            curve = curve / np.nanmax(curve) + 0.3 * i  # each normalised, offset by q
+            top = np.nanmax(curve) if np.isfinite(curve).any() else 0
+            curve = curve / (top if top > 0 else 1) + 0.3 * i  # each normalised, offset by q
             ax.plot(e[keep], curve, color=COLORS[b], lw=0.7)
             if r.fit_ok:
                 ax.plot([r.energy], [np.interp(r.energy, e[keep], curve)], "k|", ms=6)

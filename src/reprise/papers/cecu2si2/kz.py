@@ -145,6 +145,19 @@ def with_kz(points: pd.DataFrame, v0: float, work_function: float) -> pd.DataFra
     return points.assign(kz=_kz(points["hv"], points["theta"], v0, work_function))
 
 
+FLATNESS = (
+    "band",
+    "n_points",
+    "k_F_mean",
+    "k_F_mean_err",
+    "chi2_red_constant",
+    "variation",
+    "modulation",
+    "modulation_err",
+    "modulation_sigma",
+)
+
+
 def flatness(points: pd.DataFrame, c: float) -> pd.DataFrame:
     """Per band: is k_F constant in kz? Weighted mean, reduced χ² of a constant, and the
     fitted cos(kz c/2) modulation with its error (relative to the mean)."""
@@ -173,4 +186,4 @@ def flatness(points: pd.DataFrame, c: float) -> pd.DataFrame:
                 "modulation_sigma": float(abs(coef[1]) / b_err),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(FLATNESS))

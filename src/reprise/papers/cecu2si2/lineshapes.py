@@ -109,8 +109,17 @@ def fit_curve(f, x, y, p0, names, sigma=None, bounds=(-np.inf, np.inf)) -> Fit:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
+            # a good fit converges in well under 100 evaluations; noise alone should not
+            # keep the optimiser busy for thousands
             p, cov = curve_fit(
-                f, x, y, p0=p0, sigma=sigma, absolute_sigma=True, bounds=bounds, maxfev=4000
+                f,
+                x,
+                y,
+                p0=p0,
+                sigma=sigma,
+                absolute_sigma=True,
+                bounds=bounds,
+                maxfev=100 * (len(p0) + 1),
             )
     except (RuntimeError, ValueError, np.linalg.LinAlgError):
         return Fit.failed(names)
