@@ -323,3 +323,39 @@ def test_low_counts_give_failed_fits_or_wide_errors_not_exceptions(tmp_path, cou
     assert verdict in (claims.REPRODUCED, claims.NOT_REPRODUCED, claims.NOT_RUN)
     if counts == 0.01:
         assert metrics["V_x_meV"] is None and verdict == claims.NOT_RUN
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_cecu2si2_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake cecu2si2 report` in a copy of the project with a tiny beamtime."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    tiny = project_copy / "tiny.yaml"  # --configfile keeps the numbers' types
+    tiny.write_text(
+        yaml.safe_dump({"papers": ["cecu2si2"], "overrides": {"cecu2si2": {"smoke": TINY}}})
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--configfile",
+        str(tiny),
+        "--",
+        "cecu2si2",
+        "report",
+    ]
+    p = subprocess.run(cmd, cwd=project_copy, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = project_copy / "results" / "smoke" / "cecu2si2"
+    for name in ("fermi_surface", "kz_map", "kf_vs_kz", "cuts", "edcs", "hybridisation"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    table = pd.read_parquet(out / "tables" / "band_parameters.parquet")
+    assert {"V", "eps_f", "m_star", "V0"} <= set(table["quantity"])
+    report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
+    for claim in ("hybridisation-v-x", "inner-potential", "x-heavier-than-z", "z-pockets-3d"):
+        assert f"**{claim}**" in report
