@@ -101,14 +101,18 @@ def describe_units(names) -> str:
     return ", ".join(f"{n} in {UNITS[n]}" for n in names)
 
 
+def _read(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path} is not a readable NetCDF4/HDF5 file: {e}") from None
+
+
 def load(path: str | Path, kind: str) -> xr.DataArray:
     """Read a measurement (NetCDF4/HDF5) and check it against its kind."""
     path = Path(path)
-    try:
-        with xr.open_dataset(path, engine=ENGINE) as ds:
-            ds = ds.load()
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} is not a readable NetCDF4/HDF5 file: {e}") from None
+    ds = _read(path)
     names = list(ds.data_vars)
     if VARIABLE in names:
         da = ds[VARIABLE]
@@ -132,11 +136,7 @@ def save(da: xr.DataArray, path: str | Path) -> None:
 def load_dataset(path: str | Path, variables: tuple[str, ...]) -> xr.Dataset:
     """Read a Dataset this pipeline wrote (calibration, converted maps) and check its variables."""
     path = Path(path)
-    try:
-        with xr.open_dataset(path, engine=ENGINE) as ds:
-            ds = ds.load()
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} is not a readable NetCDF4/HDF5 file: {e}") from None
+    ds = _read(path)
     missing = [v for v in variables if v not in ds.variables]
     if missing:
         raise DataError(f"{path}: missing variables {missing}")
