@@ -137,7 +137,15 @@ def cuts(spectra, mdc, edc, bands, crystal, paths, opts):
     fig = plt.figure(figsize=(10, 4.2))
     grid = fig.add_gridspec(2, 3, width_ratios=[1.6, 1, 1])
     ax = fig.add_subplot(grid[:, 0])
-    ax.pcolormesh(k, e, ck.values, cmap="Greys", shading="nearest", rasterized=True)
+    ax.imshow(
+        ck.values,
+        origin="lower",
+        aspect="auto",
+        cmap="Greys",
+        interpolation="nearest",
+        extent=[k[0], k[-1], e[0], e[-1]],
+    )  # both axes are uniform grids
+    ax.grid(False)
     for b in BANDS:
         m, d = mdc[mdc["band"] == b], edc[edc["band"] == b]
         ax.plot(m["k"], m["energy"], ".", ms=2, color=COLORS[b], label=f"{b.upper()}: MDC peaks")
