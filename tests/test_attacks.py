@@ -4,12 +4,12 @@ a plain reference implementation written here."""
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.core_data import digits, trained_small_cnn
 
 from reprise.attacks import PGD, attack_dataset, fgsm, margin, pgd
 from reprise.errors import ConfigError
 from reprise.metrics import accuracy
 from reprise.models import build_model
+from tests.core_data import digits, trained_small_cnn
 
 
 @pytest.fixture(scope="module")

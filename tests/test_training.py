@@ -4,7 +4,6 @@ epoch, checkpoints are weights-only and resumable, schedules and augmentation ar
 import pandas as pd
 import pytest
 import torch
-from tests.core_data import digits
 
 from reprise.attacks import PGD
 from reprise.errors import ConfigError
@@ -24,6 +23,7 @@ from reprise.training import (
     fit,
     random_labels,
 )
+from tests.core_data import digits
 
 ATTACK = PGD(eps=0.1, step_size=0.04, steps=2)
 BASE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "monitor": {"train_size": 128}}

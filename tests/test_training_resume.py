@@ -9,10 +9,10 @@ import time
 
 import pandas as pd
 import torch
-from tests.core_data import digits_root
 
 from reprise.io import load_checkpoint, read_table
 from reprise.models import load_model
+from tests.core_data import digits_root
 
 SCRIPT = '''
 import pathlib, sys, time

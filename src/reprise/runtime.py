@@ -7,14 +7,10 @@ import os
 import random
 import sys
 import time
-<<<<<<< HEAD
 from dataclasses import dataclass, field
+from typing import Any
 
 from reprise.resume import Resume
-=======
-from dataclasses import dataclass
-from typing import Any
->>>>>>> core
 
 log = logging.getLogger("reprise")
 

@@ -1,0 +1,102 @@
+"""The hybridisation-band fit: E−(q) = ½[ε_c + ε_f − √((ε_c − ε_f)² + 4V²)] through the
+measured dispersion of one band, with a local parabola ε_c(q) = e0 + b q² for the bare
+conduction band (q from the pocket centre). Gives V and ε_f with their standard errors, and
+from them k_F, v_F and m*/m_e = 7.62 eV·Å² · k_F / v_F with propagated errors.
+
+MDC points carry an error in q, EDC points an error in E; each residual is divided by the
+combined error along E, σ² = σ_E² + (dE/dq · σ_q)² (effective variance).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from reprise.papers.cecu2si2.lattice import HBAR2_ME
+from reprise.papers.cecu2si2.model import hybridised
+
+PARAMS = ("e0", "b", "V", "eps_f")
+DERIVED = ("k_F", "v_F", "m_star")
+
+
+def lower_band(q, e0, b, V, eps_f):
+    return hybridised(e0 + b * np.asarray(q) ** 2, eps_f, V)
+
+
+def _slope(q, p, h=1e-5):
+    return (lower_band(q + h, *p) - lower_band(q - h, *p)) / (2 * h)
+
+
+def derived(p) -> np.ndarray:
+    """(k_F, v_F, m*) of the fitted E−: E− = 0 where ε_c = V²/ε_f."""
+    e0, b, V, eps_f = p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q2 = (V**2 / eps_f - e0) / b
+        kf = np.sqrt(q2) if eps_f > 0 and q2 > 0 else np.nan
+    vf = float(_slope(kf, p)) if np.isfinite(kf) else np.nan
+    mass = HBAR2_ME * kf / abs(vf) if np.isfinite(vf) and vf != 0 else np.nan
+    return np.array([kf, vf, mass])
+
+
+def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
+    """Fit one band's dispersion points (columns q, energy, q_err, energy_err; NaN errors
+    count as zero). cfg: V_guess, eps_f_guess, deep_energy (points below it seed the
+    parabola). Returns values, errors, derived quantities and fit statistics; NaNs (and
+    fit_ok False) when the points cannot determine the four parameters."""
+    p = points.dropna(subset=["q", "energy"])
+    q, e = p["q"].to_numpy(), p["energy"].to_numpy()
+    sq = p["q_err"].fillna(0).to_numpy()
+    se = p["energy_err"].fillna(0).to_numpy()
+    result = {n: np.nan for n in PARAMS + DERIVED}
+    result |= {f"{n}_err": np.nan for n in PARAMS + DERIVED}
+    result |= {"n_points": len(p), "chi2_red": np.nan, "fit_ok": False}
+    deep = e < cfg["deep_energy"]
+    if len(p) < 2 * len(PARAMS) or deep.sum() < 3 or not np.all(sq + se > 0):
+        return result
+    # Deep points follow the bare band: a parabola in q seeds e0 and b.
+    b0, e00 = np.polyfit(q[deep] ** 2, e[deep], 1)
+
+    def residuals(par):
+        sigma = np.sqrt(se**2 + (_slope(q, par) * sq) ** 2)
+        return (lower_band(q, *par) - e) / sigma
+
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for scale_v in (0.5, 1.0, 2.0):  # a few starts: V and ε_f trade off near E_F
+            for scale_f in (0.5, 1.0, 2.0):
+                x0 = [e00, b0, cfg["V_guess"] * scale_v, cfg["eps_f_guess"] * scale_f]
+                try:
+                    r = least_squares(residuals, x0, method="lm", max_nfev=4000)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                if np.all(np.isfinite(r.x)) and (best is None or r.cost < best.cost):
+                    best = r
+    if best is None:
+        return result
+    par = best.x.copy()
+    par[2] = abs(par[2])  # E− depends on V²
+    dof = len(q) - len(PARAMS)
+    chi2_red = 2 * best.cost / dof
+    try:
+        cov = np.linalg.inv(best.jac.T @ best.jac) * max(1.0, chi2_red)
+    except np.linalg.LinAlgError:
+        return result | {"chi2_red": chi2_red}
+    errors = np.sqrt(np.clip(np.diag(cov), 0, None))
+    values_d = derived(par)
+    # Errors of k_F, v_F, m*: the covariance propagated through numerical gradients.
+    grad = np.zeros((len(DERIVED), len(PARAMS)))
+    for j in range(len(PARAMS)):
+        h = 1e-6 * max(abs(par[j]), 1e-3)
+        step = np.zeros(len(PARAMS))
+        step[j] = h
+        grad[:, j] = (derived(par + step) - derived(par - step)) / (2 * h)
+    errors_d = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
+    ok = bool(np.all(np.isfinite(par)) and np.all(np.isfinite(errors)))
+    result |= dict(zip(PARAMS, par, strict=True)) | dict(zip(DERIVED, values_d, strict=True))
+    result |= {f"{n}_err": v for n, v in zip(PARAMS, errors, strict=True)}
+    result |= {f"{n}_err": v for n, v in zip(DERIVED, errors_d, strict=True)}
+    return result | {"chi2_red": chi2_red, "fit_ok": ok}

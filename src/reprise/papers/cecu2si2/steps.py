@@ -1,0 +1,161 @@
+"""Steps of cecu2si2: simulate -> calibrate -> analyse (a cut) | maps (Fermi-surface map and
+photon-energy scan) -> evaluate -> figures. The analysis steps read files in the documented
+format (files.py), simulated or measured."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from reprise.io import read_json, read_table, write_json, write_table
+from reprise.papers.cecu2si2 import calibration, files
+from reprise.steps import Steps
+
+log = logging.getLogger("reprise")
+STEPS = Steps()
+
+
+@STEPS.register(outputs=("cut", "map", "hvscan", "gold", "truth"))
+def simulate(params, inputs, outputs, rt):
+    """Simulate a beamtime from the periodic Anderson model, with its ground truth."""
+    from reprise.papers.cecu2si2.model import Model
+    from reprise.papers.cecu2si2.simulate import ground_truth, measurements
+
+    model = Model.from_params(params["crystal"], params["model"])
+    for name, da in measurements(model, params["measurement"]).items():
+        files.save(da, outputs[name])
+    truth = ground_truth(model, params["crystal"], params["model"], params["measurement"])
+    write_json(outputs["truth"], truth)
+
+
+@STEPS.register(inputs=("gold",), outputs=("fermi", "edges"))
+def calibrate(params, inputs, outputs, rt):
+    """Fermi level per detector channel and photon energy from a polycrystalline-gold file."""
+    cfg = params["calibration"]
+    gold = files.load(inputs["gold"], "gold")
+    edges = calibration.fit_gold(gold, cfg["channel_bin"])
+    log.info("gold edges: %d fitted, %d failed", edges["fit_ok"].sum(), (~edges["fit_ok"]).sum())
+    files.save(calibration.smooth_correction(edges, cfg["degree"]), outputs["fermi"])
+    write_table(outputs["edges"], edges)
+
+
+def _calibrated(path, kind, fermi_path):
+    fermi = files.load_dataset(fermi_path, ("coefficients",))
+    return calibration.correct(files.load(path, kind), fermi)
+
+
+@STEPS.register(inputs=("cut", "fermi"), outputs=("spectra", "mdc", "edc", "bands"))
+def analyse(params, inputs, outputs, rt):
+    """A high-symmetry cut: MDC and EDC fits, the hybridisation fit and m* per band."""
+    import xarray as xr
+
+    from reprise.papers.cecu2si2 import dispersion, hybridisation
+
+    cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
+    ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
+    mdc = dispersion.mdc_fits(ck, bands, crystal, cfg["mdc"])
+    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"])
+    rows = []
+    for name in bands:
+        points = pd.concat(
+            [
+                mdc[mdc["band"] == name].assign(energy_err=float("nan")),
+                edc[edc["band"] == name].assign(q_err=float("nan")),
+            ]
+        )
+        fit = hybridisation.fit_band(points, cfg["hybridisation"])
+        log.info("band %s: %s", name, {k: fit[k] for k in ("V", "eps_f", "m_star", "fit_ok")})
+        rows.append({"band": name, **fit})
+    spectra = xr.Dataset(
+        {"intensity": ck, "fd_divided": dispersion.fd_divided(ck, cfg["edc"]["max_kt"])}
+    )
+    files.save(spectra, outputs["spectra"])
+    write_table(outputs["mdc"], mdc)
+    write_table(outputs["edc"], edc)
+    write_table(outputs["bands"], pd.DataFrame(rows))
+
+
+@STEPS.register(
+    inputs=("map", "hvscan", "fermi"), outputs=("surface", "kzmap", "kf", "v0", "flatness")
+)
+def maps(params, inputs, outputs, rt):
+    """The Fermi-surface map in (kx, ky), symmetrised; the photon-energy scan: V0 from the kz
+    periodicity, the k∥–kz map and k_F against kz per band."""
+    from reprise.papers.cecu2si2 import kz
+    from reprise.papers.cecu2si2.fermi_surface import fermi_surface
+
+    fs = fermi_surface(_calibrated(inputs["map"], "map", inputs["fermi"]), params["fermi_surface"])
+    files.save(fs, outputs["surface"])
+    cfg, crystal = params["kz"], params["crystal"]
+    scan = _calibrated(inputs["hvscan"], "hvscan", inputs["fermi"])
+    wf = scan.attrs["work_function"]
+    points = kz.kf_by_hv(scan, params["bands"], crystal, cfg["window"])
+    v0 = kz.fit_v0(
+        points[points["band"] == cfg["periodic_band"]],
+        crystal["c"],
+        wf,
+        cfg["v0_range"],
+        cfg["v0_step"],
+    )
+    log.info("inner potential: %s", v0)
+    points = kz.with_kz(points, v0["V0"], wf)
+    files.save(kz.kz_map(scan, cfg["window"], v0["V0"]), outputs["kzmap"])
+    write_table(outputs["kf"], points)
+    write_table(outputs["v0"], pd.DataFrame([v0]))
+    write_table(outputs["flatness"], kz.flatness(points, crystal["c"]))
+
+
+@STEPS.register(
+    inputs=("truth", "bands", "v0", "flatness", "fermi"), outputs=("metrics", "summary")
+)
+def evaluate(params, inputs, outputs, rt):
+    """Fitted values ± errors against the simulation's ground truth; the claims' metrics."""
+    from reprise.papers.cecu2si2.evaluate import metrics_and_summary
+
+    metrics, summary = metrics_and_summary(
+        read_json(inputs["truth"]),
+        read_table(inputs["bands"]),
+        read_table(inputs["v0"]),
+        read_table(inputs["flatness"]),
+        files.load_dataset(inputs["fermi"], ("coefficients",)),
+    )
+    write_table(outputs["summary"], summary)
+    write_json(outputs["metrics"], metrics)
+
+
+@STEPS.register(
+    inputs=("surface", "kzmap", "kf", "v0", "truth"),
+    outputs=("fermi_surface*", "kz_map*", "kf_vs_kz*"),
+)
+def figures_maps(params, inputs, outputs, rt):
+    """Fermi-surface map with the zone, k∥–kz map, k_F against kz."""
+    from reprise.papers.cecu2si2 import figures
+
+    opts = figures.style(params.get("plot"))
+    crystal = params["crystal"]
+    v0 = read_table(inputs["v0"]).iloc[0]
+    surface = files.load_dataset(inputs["surface"], ("symmetrised",))
+    figures.fermi_surface(surface, crystal, v0, outputs["fermi_surface"], opts)
+    kzmap = files.load_dataset(inputs["kzmap"], ("intensity", "kz"))
+    figures.kz_map(kzmap, crystal, outputs["kz_map"], opts)
+    truth = read_json(inputs["truth"])
+    figures.kf_vs_kz(read_table(inputs["kf"]), truth, crystal, outputs["kf_vs_kz"], opts)
+
+
+@STEPS.register(
+    inputs=("spectra", "mdc", "edc", "bands", "truth"),
+    outputs=("cuts*", "edcs*", "hybridisation*"),
+)
+def figures_cuts(params, inputs, outputs, rt):
+    """The high-symmetry cut with MDC/EDC fits, FD-divided EDCs, hybridisation fits."""
+    from reprise.papers.cecu2si2 import figures
+
+    opts = figures.style(params.get("plot"))
+    spectra = files.load_dataset(inputs["spectra"], ("intensity", "fd_divided"))
+    mdc, edc, fits = (read_table(inputs[n]) for n in ("mdc", "edc", "bands"))
+    bands, crystal = params["bands"], params["crystal"]
+    figures.cuts(spectra, mdc, edc, bands, crystal, outputs["cuts"], opts)
+    figures.edcs(spectra, edc, bands, crystal, outputs["edcs"], opts)
+    truth = read_json(inputs["truth"])
+    figures.hybridisation(mdc, edc, fits, truth, outputs["hybridisation"], opts)

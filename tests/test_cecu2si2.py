@@ -1,0 +1,361 @@
+"""cecu2si2: momentum conversion, gold-edge and hybridisation fits on known inputs, the file
+format's refusals, determinism and low-count robustness of the simulated beamtime."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from reprise import claims
+from reprise.cli import main
+from reprise.config import deep_merge
+from reprise.errors import DataError
+from reprise.papers.cecu2si2 import METRICS, files, hybridisation, lattice, momentum
+from reprise.papers.cecu2si2.calibration import fit_edge
+from reprise.papers.cecu2si2.lineshapes import gold_edge
+from reprise.papers.cecu2si2.model import hybridised
+from reprise.papers.cecu2si2.steps import STEPS
+from reprise.runtime import Runtime
+
+# A coarse beamtime: every step runs in about a second.
+TINY = {
+    "measurement": {
+        "angles": {"range": [-15.0, 15.0], "step": 0.2},
+        "cut": {"energy_step": 0.002},
+        "map": {"tilt_step": 3.0},
+        "hv_scan": {"hv_step": 10.0},
+        "gold": {"energy_step": 0.002},
+    },
+    "calibration": {"channel_bin": 25},
+    "dispersion": {"mdc": {"energy_bin": 1}},
+}
+SECTIONS = {
+    "simulate": ("crystal", "model", "measurement"),
+    "calibrate": ("calibration",),
+    "analyse": ("crystal", "bands", "dispersion"),
+    "maps": ("crystal", "bands", "fermi_surface", "kz"),
+    "evaluate": (),
+    "figures-cuts": ("crystal", "bands"),
+}
+
+
+def tiny_params(**overrides) -> dict:
+    with open("config/papers/cecu2si2.yaml") as f:
+        base = yaml.safe_load(f)["smoke"]
+    return deep_merge(deep_merge(base, TINY), overrides)
+
+
+def run_pipeline(params: dict, d, figures: bool = False) -> dict:
+    """simulate -> calibrate -> analyse | maps -> evaluate in-process; returns the metrics."""
+
+    def f(name):
+        return d / name
+
+    plan = [
+        (
+            "simulate",
+            {},
+            {n: f(f"{n}.nc") for n in ("cut", "map", "hvscan", "gold")}
+            | {"truth": f("truth.json")},
+        ),
+        (
+            "calibrate",
+            {"gold": f("gold.nc")},
+            {"fermi": f("fermi.nc"), "edges": f("edges.parquet")},
+        ),
+        (
+            "analyse",
+            {"cut": f("cut.nc"), "fermi": f("fermi.nc")},
+            {
+                "spectra": f("cut_k.nc"),
+                "mdc": f("mdc.parquet"),
+                "edc": f("edc.parquet"),
+                "bands": f("bands.parquet"),
+            },
+        ),
+        (
+            "maps",
+            {"map": f("map.nc"), "hvscan": f("hvscan.nc"), "fermi": f("fermi.nc")},
+            {
+                "surface": f("fs.nc"),
+                "kzmap": f("kzmap.nc"),
+                "kf": f("kf.parquet"),
+                "v0": f("v0.parquet"),
+                "flatness": f("flat.parquet"),
+            },
+        ),
+        (
+            "evaluate",
+            {
+                "truth": f("truth.json"),
+                "bands": f("bands.parquet"),
+                "v0": f("v0.parquet"),
+                "flatness": f("flat.parquet"),
+                "fermi": f("fermi.nc"),
+            },
+            {"metrics": f("metrics.json"), "summary": f("summary.parquet")},
+        ),
+    ]
+    if figures:
+        plan.append(
+            (
+                "figures-cuts",
+                {
+                    "spectra": f("cut_k.nc"),
+                    "mdc": f("mdc.parquet"),
+                    "edc": f("edc.parquet"),
+                    "bands": f("bands.parquet"),
+                    "truth": f("truth.json"),
+                },
+                {n: [f(f"{n}.png")] for n in ("cuts", "edcs", "hybridisation")},
+            )
+        )
+    for name, inputs, outputs in plan:
+        step_params = {s: params[s] for s in SECTIONS[name]}
+        if name.startswith("figures"):
+            step_params["plot"] = {"formats": ["png"], "dpi": 50}
+        STEPS[name].fn(step_params, inputs, outputs, Runtime())
+    return json.loads(f("metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cecu2si2")
+    return d, run_pipeline(tiny_params(), d)
+
+
+# --- momentum conversion -------------------------------------------------------------------
+
+
+def test_k_conversion_matches_hand_computed_values():
+    assert momentum.kinetic_energy(121.0, 4.5, -0.1) == pytest.approx(116.4)
+    # k∥ = 0.5123 √100 sin 10° = 0.889599 Å⁻¹
+    assert momentum.k_slit(100.0, 10.0) == pytest.approx(0.5123 * 10 * 0.17364818, rel=1e-7)
+    # kz = 0.5123 √(100 + 12) = 0.5123 · 10.583005 at normal emission; at 30°, √(75 + 12)
+    assert momentum.kz(100.0, 0.0, 12.0) == pytest.approx(5.421674, rel=1e-6)
+    assert momentum.kz(100.0, 30.0, 12.0) == pytest.approx(0.5123 * math.sqrt(87), rel=1e-9)
+    k = momentum.k_vector(100.0, 10.0, 0.0, 45.0, 12.0)
+    assert k[0] == pytest.approx(0.889599 / math.sqrt(2), rel=1e-5)
+    assert k[1] == pytest.approx(k[0])
+    assert k[2] == pytest.approx(0.5123 * math.sqrt(100 * math.cos(math.radians(10)) ** 2 + 12))
+
+
+def test_angles_invert_the_conversion():
+    k = momentum.k_vector(116.5, 7.3, -4.0, 45.0, 12.0)
+    theta, tilt = momentum.angles_of(k[0], k[1], 116.5, 45.0)
+    assert theta == pytest.approx(7.3) and tilt == pytest.approx(-4.0)
+
+
+def test_zone_section_through_gamma_has_x_on_its_boundary():
+    a, c = 4.1, 9.9
+    polys = lattice.zone_sections(a, c, [0, 0, 0], [1, 0, 0], [0, 1, 0], (-1.2, 1.2, -1.2, 1.2))
+    central = next(p for p in polys if np.allclose(p.mean(axis=0), 0, atol=1e-9))
+    # the bct zone at kz = 0: |kx|, |ky| <= (π/a)(1 + (a/c)²) with X = (π/a, π/a) on an edge
+    assert np.abs(central).max() == pytest.approx(np.pi / a * (1 + (a / c) ** 2))
+    x = np.pi / a
+    edges = zip(central, np.roll(central, -1, axis=0), strict=True)
+    assert any(np.allclose((p + q) / 2, [x, x]) for p, q in edges)
+
+
+# --- fits on known inputs ------------------------------------------------------------------
+
+
+def test_gold_edge_fit_recovers_known_fermi_level_and_width():
+    rng = np.random.default_rng(1)
+    energy = np.arange(-0.05, 0.04, 0.001)
+    truth = gold_edge(energy, 0.0032, 0.005, 20.0, 2000.0, -3000.0, temperature=10.0)
+    fit = fit_edge(energy, rng.poisson(truth).astype(float), 10.0, 0.008)
+    assert fit.ok
+    assert abs(fit["ef"] - 0.0032) < max(3 * fit.error("ef"), 1e-4)
+    assert fit["fwhm"] == pytest.approx(0.005, rel=0.1)
+
+
+def test_hybridisation_fit_recovers_noise_free_bands():
+    e0, b, V, eps_f = -0.35, 5.0, 0.04, 0.005
+    energies = np.arange(-0.2, -0.015, 0.004)
+    # MDC points: q where E−(q) = E, i.e. ε_c(q) = E + V²/(ε_f − E)
+    q_mdc = np.sqrt((energies + V**2 / (eps_f - energies) - e0) / b)
+    q_edc = np.arange(0.35, 0.5, 0.01)
+    points = pd.concat(
+        [
+            pd.DataFrame({"q": q_mdc, "energy": energies, "q_err": 1e-4, "energy_err": np.nan}),
+            pd.DataFrame(
+                {
+                    "q": q_edc,
+                    "energy": hybridised(e0 + b * q_edc**2, eps_f, V),
+                    "q_err": np.nan,
+                    "energy_err": 1e-5,
+                }
+            ),
+        ]
+    )
+    fit = hybridisation.fit_band(
+        points, {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
+    )
+    assert fit["fit_ok"]
+    for name, value in {"e0": e0, "b": b, "V": V, "eps_f": eps_f}.items():
+        assert fit[name] == pytest.approx(value, rel=1e-4)
+    kf = math.sqrt((V**2 / eps_f - e0) / b)  # E− = 0 where ε_c = V²/ε_f
+    vf = 2 * b * kf * eps_f**2 / (eps_f**2 + V**2)
+    assert fit["k_F"] == pytest.approx(kf, rel=1e-4)
+    assert fit["m_star"] == pytest.approx(7.62 * kf / vf, rel=1e-3)
+
+
+def test_hybridisation_fit_with_too_few_points_is_a_failed_fit_not_an_error():
+    points = pd.DataFrame(
+        {
+            "q": [0.2, 0.3],
+            "energy": [-0.1, -0.05],
+            "q_err": [1e-3, 1e-3],
+            "energy_err": [np.nan, np.nan],
+        }
+    )
+    fit = hybridisation.fit_band(
+        points, {"V_guess": 0.03, "eps_f_guess": 0.005, "deep_energy": -0.08}
+    )
+    assert not fit["fit_ok"] and math.isnan(fit["V"]) and math.isnan(fit["m_star"])
+
+
+# --- the file format -----------------------------------------------------------------------
+
+
+def _cut(**attrs):
+    data = np.ones((5, 4))
+    da = xr.DataArray(
+        data,
+        dims=("energy", "angle"),
+        coords={"energy": np.linspace(-0.1, 0.02, 5), "angle": np.arange(4.0)},
+    )
+    return da.assign_attrs(attrs)
+
+
+def test_file_missing_dims_and_attrs_is_refused_naming_them(tmp_path):
+    bad = _cut(hv=121.0, work_function=4.5).rename(angle="phi")
+    path = tmp_path / "bad.nc"
+    files.save(bad, path)
+    with pytest.raises(DataError) as err:
+        files.load(path, "cut")
+    msg = str(err.value)
+    for name in ("'angle'", "'temperature'", "'energy_resolution'", "'azimuth'", "'tilt'"):
+        assert name in msg
+    assert "'hv'" not in msg.split("missing attrs")[1].split("(")[0]
+
+
+def test_cli_refuses_a_bad_user_file_and_leaves_no_outputs(tmp_path, capsys):
+    files.save(_cut(hv=121.0), tmp_path / "cut.nc")
+    files.save(
+        xr.Dataset(
+            {"coefficients": (("hv", "power"), [[0.0, 0.0]])},
+            coords={"hv": [121.0], "power": [1, 0]},
+        ),
+        tmp_path / "fermi.nc",
+    )
+    outputs = [f"{n}={tmp_path / n}.out" for n in ("spectra", "mdc", "edc", "bands")]
+    params = json.dumps({s: tiny_params()[s] for s in SECTIONS["analyse"]})
+    argv = [
+        "cecu2si2",
+        "analyse",
+        "--params",
+        params,
+        "--input",
+        f"cut={tmp_path / 'cut.nc'}",
+        "--input",
+        f"fermi={tmp_path / 'fermi.nc'}",
+    ]
+    for o in outputs:
+        argv += ["--output", o]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reprise: error:") and "missing attrs" in err and "temperature" in err
+    assert not list(tmp_path.glob("*.out"))
+
+
+def test_simulated_files_round_trip_through_the_loader(tiny_run):
+    d, _ = tiny_run
+    for kind in ("cut", "map", "hvscan", "gold"):
+        da = files.load(d / f"{kind}.nc", kind)
+        assert da.dims == files.KINDS[kind][0]
+
+
+# --- the pipeline on a tiny beamtime -------------------------------------------------------
+
+
+def test_tiny_pipeline_writes_every_declared_metric(tiny_run):
+    _, metrics = tiny_run
+    assert set(metrics) == set(METRICS)
+    assert metrics["mass_ratio_x_over_z"] > 1
+    assert abs(metrics["V0_error_eV"]) < 1.0
+    assert metrics["fermi_level_rms_error_meV"] < 0.5
+
+
+def test_simulation_and_analysis_are_deterministic(tiny_run, tmp_path):
+    d, metrics = tiny_run
+    again = run_pipeline(tiny_params(), tmp_path)
+    assert again == metrics
+    assert np.array_equal(files.load(d / "cut.nc", "cut"), files.load(tmp_path / "cut.nc", "cut"))
+    other = tmp_path / "seed1"
+    params = tiny_params(measurement={"seed": 1})
+    outputs = {n: other / f"{n}.nc" for n in ("cut", "map", "hvscan", "gold")}
+    STEPS["simulate"].fn(
+        {s: params[s] for s in SECTIONS["simulate"]},
+        {},
+        outputs | {"truth": other / "truth.json"},
+        Runtime(),
+    )
+    assert not np.array_equal(files.load(d / "cut.nc", "cut"), files.load(outputs["cut"], "cut"))
+
+
+@pytest.mark.parametrize("counts", [0.3, 0.01])
+def test_low_counts_give_failed_fits_or_wide_errors_not_exceptions(tmp_path, counts):
+    low = {k: {"counts": counts} for k in ("cut", "map", "hv_scan", "gold")}
+    figures = counts < 0.1  # the figures must draw failed fits too
+    metrics = run_pipeline(tiny_params(measurement=low), tmp_path, figures=figures)
+    assert set(metrics) == set(METRICS)
+    assert all(v is None or math.isfinite(v) for v in metrics.values())
+    for path in ("cuts.png", "edcs.png", "hybridisation.png") if figures else ():
+        assert (tmp_path / path).stat().st_size > 0
+    # a claim on a missing metric is "not run", never an error
+    verdict, _ = claims.judge(metrics["V_x_rel_error"], {"target": 0, "tolerance": 0.1}, None)
+    assert verdict in (claims.REPRODUCED, claims.NOT_REPRODUCED, claims.NOT_RUN)
+    if counts == 0.01:
+        assert metrics["V_x_meV"] is None and verdict == claims.NOT_RUN
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_cecu2si2_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake cecu2si2 report` in a copy of the project with a tiny beamtime."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    tiny = project_copy / "tiny.yaml"  # --configfile keeps the numbers' types
+    tiny.write_text(
+        yaml.safe_dump({"papers": ["cecu2si2"], "overrides": {"cecu2si2": {"smoke": TINY}}})
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--configfile",
+        str(tiny),
+        "--",
+        "cecu2si2",
+        "report",
+    ]
+    p = subprocess.run(cmd, cwd=project_copy, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = project_copy / "results" / "smoke" / "cecu2si2"
+    for name in ("fermi_surface", "kz_map", "kf_vs_kz", "cuts", "edcs", "hybridisation"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    table = pd.read_parquet(out / "tables" / "band_parameters.parquet")
+    assert {"V", "eps_f", "m_star", "V0"} <= set(table["quantity"])
+    report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
+    for claim in ("hybridisation-v-x", "inner-potential", "x-heavier-than-z", "z-pockets-3d"):
+        assert f"**{claim}**" in report
