@@ -49,3 +49,13 @@ def test_allocated_gpu_without_cuda_is_reported(monkeypatch, caplog):
     rt = Runtime().setup()
     assert rt.device.type == "cpu"
     assert "GPU 0 was allocated (CUDA_VISIBLE_DEVICES) but torch has no CUDA" in caplog.text
+
+
+def test_cpu_runs_use_deterministic_kernels():
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(False)
+        Runtime(device_name="cpu").setup()
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)

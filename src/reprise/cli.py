@@ -185,7 +185,7 @@ def run_step(slug: str, argv: list[str]) -> int:
 
     from reprise import config
     from reprise.resume import Resume, fingerprint, resume_dir
-    from reprise.runtime import Runtime
+    from reprise.runtime import Runtime, loaded_torch
 
     steps = importlib.import_module(f"reprise.papers.{slug}.steps").STEPS
     args = build_step_parser(slug, steps).parse_args(argv)
@@ -208,7 +208,7 @@ def run_step(slug: str, argv: list[str]) -> int:
         json.dumps(params, sort_keys=True),
         rt.threads,
         rt.seed,
-        rt.device,
+        rt.device if loaded_torch() else "cpu (torch-free step)",
     )
     t0 = time.perf_counter()
     try:
