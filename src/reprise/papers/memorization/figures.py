@@ -18,8 +18,8 @@ RUN_NAMES = {
     "trades_te": "TRADES+TE",
 }
 ACCURACY_PANELS = {
-    "train_clean_acc": "train clean (labels as trained)",
-    "train_robust_acc": "train robust (labels as trained)",
+    "train_clean_acc": "train clean",  # on the labels as trained
+    "train_robust_acc": "train robust",
     "test_clean_acc": "test clean",
     "test_robust_acc": "test robust",
 }
@@ -125,7 +125,7 @@ def te_curves(histories: pd.DataFrame):
 
     h = histories.assign(name=histories["run"].map(RUN_NAMES))
     datasets = sorted(h["dataset"].unique())
-    fig, axes = _grid(len(datasets), 2, w=4.2, h=3.0)
+    fig, axes = _grid(len(datasets), 2, w=5.0, h=3.0)
     for row, dataset in zip(axes, datasets, strict=True):
         d = h[h["dataset"] == dataset]
         for ax, base in zip(row, ("pgd_at", "trades"), strict=True):
