@@ -1,0 +1,132 @@
+"""From the saved tables to the summary tables and metrics.json (pandas only, torch-free)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from reprise.papers.memorization import COMPLEXITY, METRICS, TE_ATTACKS
+
+LABEL_KEYS = ["dataset", "method", "labels"]
+ACCURACIES = ["train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc"]
+
+
+def final_rows(histories: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch of each random-label-experiment run."""
+    last = histories.sort_values("epoch").groupby(LABEL_KEYS, sort=True).tail(1)
+    return last[LABEL_KEYS + ["epoch", *ACCURACIES, "grad_norm_sq"]].reset_index(drop=True)
+
+
+def grad_statistics(histories: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the mean squared gradient norm over epochs and its variability, the std of
+    the epoch-to-epoch change of its log10 (erratic curves have a large one)."""
+
+    def stats(h):
+        g = h.sort_values("epoch")["grad_norm_sq"].to_numpy()
+        steps = np.diff(np.log10(np.maximum(g, 1e-30)))
+        return pd.Series(
+            {"grad_mean": g.mean(), "grad_variability": steps.std() if len(steps) else np.nan}
+        )
+
+    return histories.groupby(LABEL_KEYS).apply(stats, include_groups=False).reset_index()
+
+
+def separation(measures: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, method and measure: the value on true and on random labels, their
+    difference on a log10 scale, and whether the measure ranks the random-label model
+    (which cannot generalise) as the more complex one."""
+    rows = []
+    for (dataset, method), g in measures.groupby(["dataset", "method"], sort=True):
+        by_kind = g.set_index("labels")
+        if not {"true", "random"} <= set(by_kind.index):
+            continue
+        for m in COMPLEXITY:
+            true, rand = float(by_kind.at["true", m]), float(by_kind.at["random", m])
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "method": method,
+                    "measure": m,
+                    "true": true,
+                    "random": rand,
+                    "random_minus_true": log_difference(m, true, rand),
+                    "separates": bool(rand > true),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "method",
+            "measure",
+            "true",
+            "random",
+            "random_minus_true",
+            "separates",
+        ],
+    )
+
+
+def log_difference(measure: str, true: float, rand: float) -> float:
+    """random − true on a log10 scale (log_spectral_product is a log10 already)."""
+    if measure == "log_spectral_product":
+        return rand - true
+    if true <= 0 or rand <= 0:
+        return math.nan
+    return math.log10(rand / true)
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b, NaN where b is 0 or NaN (a run too short to vary)."""
+    return float(a) / float(b) if b and not math.isnan(b) else math.nan
+
+
+def best_final(te_eval: pd.DataFrame, te_histories: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset, run and checkpoint: natural, PGD-20, CW-20 accuracy and the
+    per-epoch PGD-10 test accuracy of that epoch; the best checkpoint's epoch comes from
+    the checkpoint itself."""
+    monitor = te_histories.set_index(["dataset", "run", "epoch"])["test_robust_acc"]
+    out = te_eval.copy()
+    out["pgd10"] = [monitor.get((r.dataset, r.run, int(r.epoch)), np.nan) for r in out.itertuples()]
+    cols = ["dataset", "run", "checkpoint", "epoch", *TE_ATTACKS]
+    return out[cols].sort_values(["dataset", "run", "checkpoint"]).reset_index(drop=True)
+
+
+def metrics(
+    histories: pd.DataFrame, finals: pd.DataFrame, sep: pd.DataFrame, bf: pd.DataFrame
+) -> dict:
+    """Every key of METRICS: the values of the datasets that ran, None for the others."""
+    m: dict[str, float | None] = dict.fromkeys(METRICS)
+    for r in finals.itertuples():
+        for acc in ACCURACIES:
+            m[f"{r.dataset}_{r.method}_{r.labels}_{acc}"] = float(getattr(r, acc))
+    grads = grad_statistics(histories).set_index(LABEL_KEYS)
+    for dataset in finals["dataset"].unique():
+        key = (dataset, "trades", "random"), (dataset, "pgd_at", "random")
+        if key[0] in grads.index and key[1] in grads.index:
+            t, p = grads.loc[key[0]], grads.loc[key[1]]
+            m[f"{dataset}_grad_norm_ratio_random"] = ratio(t["grad_mean"], p["grad_mean"])
+            m[f"{dataset}_grad_variability_ratio_random"] = ratio(
+                t["grad_variability"], p["grad_variability"]
+            )
+    for dataset, g in sep[sep["method"] == "pgd_at"].groupby("dataset"):
+        m[f"{dataset}_complexity_separating_fraction"] = float(g["separates"].mean())
+        for r in g.itertuples():
+            m[f"{dataset}_{r.measure}_random_minus_true"] = r.random_minus_true
+    for r in bf.itertuples():
+        for attack in TE_ATTACKS:
+            m[f"{r.dataset}_{r.run}_{r.checkpoint}_{attack}"] = float(getattr(r, attack))
+    for dataset in bf["dataset"].unique():
+        gap = {}
+        for run in bf.loc[bf["dataset"] == dataset, "run"].unique():
+            best = m[f"{dataset}_{run}_best_pgd20"]
+            final = m[f"{dataset}_{run}_final_pgd20"]
+            gap[run] = m[f"{dataset}_{run}_gap_pgd20"] = best - final
+        for base in ("pgd_at", "trades"):
+            if base in gap and f"{base}_te" in gap:
+                m[f"{dataset}_{base}_te_gap_reduction"] = gap[base] - gap[f"{base}_te"]
+    unknown = set(m) - set(METRICS)
+    assert not unknown, f"metrics not declared in METRICS: {sorted(unknown)}"
+    return m
