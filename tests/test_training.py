@@ -23,6 +23,7 @@ from reprise.training import (
     crop_flip,
     epoch_generator,
     fit,
+    radial_start,
     random_labels,
     wrong_class_confidence,
 )
@@ -223,6 +224,20 @@ def test_ccat_target_interpolates_towards_uniform():
     assert torch.allclose(
         ccat_target(y, delta, 0.1, "linf", 4, rho=2.0)[1, 1], torch.tensor(0.4375)
     )
+
+
+def test_radial_start_spreads_radii_over_the_ball():
+    torch.manual_seed(0)
+    x = torch.full((2000, 1, 4, 4), 0.5)
+    for norm in ("linf", "l2"):
+        delta = (radial_start(x, 0.2, norm) - x).flatten(1)
+        size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+        assert size.max() <= 0.2 + 1e-6
+        # uniform radius: a quarter of the points within a quarter of eps, mean eps / 2
+        assert 0.2 < (size < 0.05).float().mean() < 0.3
+        assert abs(size.mean() - 0.1) < 0.01
+    edge = radial_start(torch.ones(64, 1, 2, 2), 0.2, "linf")
+    assert edge.max() <= 1 and edge.min() >= 0.8
 
 
 def test_ccat_attack_raises_a_wrong_class_confidence():

@@ -20,6 +20,7 @@ from reprise.training.methods import (
     Method,
     Standard,
     ccat_target,
+    radial_start,
     wrong_class_confidence,
 )
 from reprise.training.state import rng_state, set_rng_state
@@ -42,6 +43,7 @@ __all__ = [
     "crop_flip",
     "epoch_generator",
     "fit",
+    "radial_start",
     "random_labels",
     "rng_state",
     "ccat_target",

@@ -199,12 +199,25 @@ def ccat_target(y: torch.Tensor, delta: torch.Tensor, eps: float, norm: str, k: 
     return lam[:, None] * F.one_hot(y, k) + (1 - lam[:, None]) / k
 
 
+def radial_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """x plus a random direction scaled to a radius uniform in [0, eps] (in `norm`), clipped
+    to [0, 1]: CCAT's random start, whose targets then span the whole interpolation (a
+    uniform point of the L∞ box lies almost always at its edge, where the target is uniform)."""
+    d = torch.randn_like(x)
+    flat = d.flatten(1)
+    size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+    radius = eps * torch.rand(len(x), device=x.device, dtype=x.dtype)
+    return (x + d * (radius / size.clamp_min(1e-12)).view(-1, *[1] * (x.ndim - 1))).clamp(0, 1)
+
+
 class CCAT(Method):
     """Confidence-calibrated adversarial training (Stutz et al. 2020), as Pang et al. 2021
-    train it: the attack maximises the confidence of the most likely wrong class, and the
-    adversarial input's target is `ccat_target` (confident near x, uniform at the ε-ball's
-    edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). (Stutz et al. also use momentum
-    and backtracking in the attack and half-clean batches; this uses the configured PGD.)"""
+    train it: the attack maximises the confidence of the most likely wrong class, starting
+    at x for a random half of the batch and at `radial_start` for the other,
+    and the adversarial input's target is `ccat_target` (confident near x, uniform at the
+    ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). (Their attacks also use
+    momentum and backtracking; this runs the configured PGD, whose step size then decides
+    how far the perturbations from x get.)"""
 
     name = "ccat"
 
@@ -213,8 +226,17 @@ class CCAT(Method):
         self.attack, self.rho, self.ratio = attack, rho, ratio
 
     def base_loss(self, model, batch):
-        batch.x_adv = self.attack(
-            model, batch.x, batch.y, loss=wrong_class_confidence, extra=self.attack_extra(batch)
+        a = self.attack
+        from_x = torch.rand(len(batch.x), device=batch.x.device) < 0.5
+        x_init = radial_start(batch.x, a.eps, a.norm)
+        x_init[from_x] = batch.x[from_x]
+        batch.x_adv = a(
+            model,
+            batch.x,
+            batch.y,
+            loss=wrong_class_confidence,
+            x_init=x_init,
+            extra=self.attack_extra(batch),
         )
         batch.clean, batch.adv = forward(model, batch.x), forward(model, batch.x_adv)
         logits = batch.clean.logits.float()
