@@ -13,6 +13,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/example.smk"
 include: "rules/cecu2si2.smk"
+include: "rules/rejection.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 
