@@ -10,40 +10,30 @@ REJECTION_SPLITS = [
 ]
 
 
-def rejection_corrupted():
-    """The corrupted test splits: CIFAR-10-C's prepared splits, or the procedural ones."""
-    if REJECTION_CORRUPT["source"] == "cifar10c":
-        return [prepared("cifar10c", s) for s in REJECTION_SPLITS]
-    return [result("rejection", "data", "corrupted", f"{s}.pt") for s in REJECTION_SPLITS]
-
-
-def rejection_each(*parts):
-    """One path per backbone and run: results/<scale>/rejection/<parts>/<backbone>/<run>.<ext>"""
-    *folders, ext = parts
-    return [
-        result("rejection", *folders, backbone, f"{run}.{ext}")
+# The corrupted test splits: CIFAR-10-C's prepared splits, or the procedural ones.
+REJECTION_CORRUPTED = (
+    [prepared("cifar10c", s) for s in REJECTION_SPLITS]
+    if REJECTION_CORRUPT["source"] == "cifar10c"
+    else [result("rejection", "data", "corrupted", f"{s}.pt") for s in REJECTION_SPLITS]
+)
+# One table per backbone and run: tables/<kind>/<backbone>/<run>.parquet
+REJECTION_TABLES = {
+    kind: [
+        result("rejection", "tables", kind, backbone, f"{run}.parquet")
         for backbone in REJECTION["backbones"]
         for run in REJECTION["runs"]
     ]
-
-
-def rejection_run_params(*sections):
-    """step_params narrowed to the job's {backbone} and {run}: editing one run's config
-    re-runs only its jobs."""
-
-    def params(wildcards):
-        cfg = json.loads(step_params("rejection", "backbones", "runs", *sections))
-        cfg["backbones"] = {wildcards.backbone: cfg["backbones"][wildcards.backbone]}
-        cfg["runs"] = [wildcards.run]
-        return json.dumps(cfg, sort_keys=True)
-
-    return params
+    for kind in ("scores", "history")
+}
+# train and score get the config narrowed to the job's backbone and run: editing one run's
+# settings re-runs only its jobs.
+REJECTION_ONE_RUN = lambda w: {"backbones": w.backbone, "runs": w.run}
 
 
 PAPER_DATA["rejection"] = [
     prepared(REJECTION_DATA, "train"),
     prepared(REJECTION_DATA, "test"),
-    *[f for f in rejection_corrupted() if f.startswith(f"{DATA}/")],
+    *[f for f in REJECTION_CORRUPTED if f.startswith(f"{DATA}/")],
 ]
 
 
@@ -76,7 +66,11 @@ rule rejection_train:
         model=result("rejection", "models", "{backbone}", "{run}.pt"),
         history=result("rejection", "tables", "history", "{backbone}", "{run}.parquet"),
     params:
-        cfg=rejection_run_params("data", "train", "attack", "frameworks", "rr", "accel"),
+        cfg=lambda w: step_params(
+            "rejection",
+            *("backbones", "runs", "data", "train", "attack", "frameworks", "rr", "accel"),
+            only=REJECTION_ONE_RUN(w),
+        ),
         io=io_args,
     log:
         log_file("rejection", "train-{backbone}-{run}"),
@@ -94,11 +88,15 @@ rule rejection_score:
         model=rules.rejection_train.output.model,
         train=prepared(REJECTION_DATA, "train"),
         test=prepared(REJECTION_DATA, "test"),
-        corrupted=rejection_corrupted(),
+        corrupted=REJECTION_CORRUPTED,
     output:
         scores=result("rejection", "tables", "scores", "{backbone}", "{run}.parquet"),
     params:
-        cfg=rejection_run_params("data", "evaluation", "corruptions", "accel"),
+        cfg=lambda w: step_params(
+            "rejection",
+            *("backbones", "runs", "data", "evaluation", "corruptions", "accel"),
+            only=REJECTION_ONE_RUN(w),
+        ),
         io=io_args,
     log:
         log_file("rejection", "score-{backbone}-{run}"),
@@ -113,7 +111,7 @@ rule rejection_score:
 
 rule rejection_evaluate:
     input:
-        scores=rejection_each("tables", "scores", "parquet"),
+        scores=REJECTION_TABLES["scores"],
     output:
         metrics=metrics_json("rejection"),
         detection=result("rejection", "tables", "detection.parquet"),
@@ -135,10 +133,10 @@ rule rejection_evaluate:
 
 rule rejection_figures:
     input:
-        scores=rejection_each("tables", "scores", "parquet"),
+        scores=REJECTION_TABLES["scores"],
         auc=rules.rejection_evaluate.output.auc,
         corruptions=rules.rejection_evaluate.output.corruptions,
-        histories=rejection_each("tables", "history", "parquet"),
+        histories=REJECTION_TABLES["history"],
     output:
         histograms=figure("rejection", "con_rcon_histograms"),
         roc=figure("rejection", "roc_curves"),
