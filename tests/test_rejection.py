@@ -183,7 +183,7 @@ def test_corruptions_stay_in_range_and_grow_with_severity():
             dist.append((out - x).abs().mean().item())
         assert dist[0] < dist[2], family
     assert torch.equal(corrupt(x, "gaussian_noise", 2, 0), corrupt(x, "gaussian_noise", 2, 0))
-    with pytest.raises(ValueError, match="unknown corruption"):
+    with pytest.raises(ConfigError, match="unknown procedural corruption"):
         corrupt(x, "fog", 1)
 
 
@@ -200,6 +200,13 @@ def test_feature_baselines_prefer_inputs_near_their_class():
     s = fitted.scores(torch.cat([near, far]), torch.tensor([0, 0]))
     for name in ("kd", "gda"):
         assert s[name][0] > s[name][1], name
+    with pytest.raises(ConfigError, match="lid: k = 300"):
+        FeatureBaselines.fit(
+            z,
+            y,
+            torch.ones(200, dtype=torch.bool),
+            cfg | {"lid": {"k": 300, "references": 1000}, "gda": {"ridge": 1e-6}},
+        )
 
 
 TINY = {

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from reprise.errors import ConfigError
+
 CHUNK = 1024  # test points per distance matrix
 LOWEST = -1e30  # the score of a density of 0 (finite: ROC code refuses infinities)
 
@@ -44,7 +46,10 @@ class FeatureBaselines:
         lid = cfg["lid"]
         lid_refs = z[: lid["references"]]
         if len(lid_refs) <= lid["k"]:
-            raise ValueError(f"LID needs more than k = {lid['k']} references, got {len(lid_refs)}")
+            raise ConfigError(
+                f"evaluation.baselines.lid: k = {lid['k']} needs more than k correctly "
+                f"classified reference inputs; got {len(lid_refs)} (raise references or lower k)"
+            )
         means = torch.stack([_mean_or_nan(z[y == c]) for c in range(classes)])
         centred = z - means[y]
         cov = centred.T @ centred / max(len(z), 1)

@@ -19,6 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from reprise.errors import ConfigError
+
 SEVERITIES = (1, 2, 3, 4, 5)
 NOISE_SIGMA = (0.08, 0.12, 0.18, 0.26, 0.38)
 BLUR_SIGMA = (0.03, 0.05, 0.07, 0.09, 0.12)  # fraction of the image side
@@ -97,9 +99,12 @@ FAMILIES = {
 def corrupt(x: torch.Tensor, family: str, severity: int, seed: int = 0) -> torch.Tensor:
     """x (N × C × H × W in [0, 1]) under `family` at `severity` (1..5), clipped to [0, 1]."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown corruption {family!r}; known: {', '.join(FAMILIES)}")
+        raise ConfigError(
+            f"corruptions.names: unknown procedural corruption {family!r}; "
+            f"expected one of {', '.join(FAMILIES)}"
+        )
     if severity not in SEVERITIES:
-        raise ValueError(f"severity {severity} is not one of {SEVERITIES}")
+        raise ConfigError(f"corruptions.severities: {severity} is not one of {SEVERITIES}")
     return FAMILIES[family](x.float(), severity, seed).clamp(0, 1)
 
 
