@@ -36,6 +36,7 @@ def _metrics() -> dict[str, str]:
             f"{rr}_pgd_rejection_gain": f"{f}+RR: that accuracy minus PGD accuracy unrejected",
         }
     return m | {
+        "pgd_at_pgd_acc": "PGD-AT: accuracy under PGD, without rejection",
         "pgd_at_auc_con_pgd": "PGD-AT: AUC of Con under PGD",
         "pgd_at_auc_tcon_gain_pgd": "PGD-AT: AUC of T-Con minus AUC of Con under PGD",
         "pgd_at_auc_best_baseline_pgd": "PGD-AT: best AUC of energy, KD, LID, GDA under PGD",

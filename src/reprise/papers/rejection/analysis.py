@@ -250,6 +250,7 @@ def metrics(
             m[f"{rr}_auc_gain_{name}_ci_low"] = _first(rows, "ci_low")
         m[f"{rr}_pgd_acc_tpr95_rcon"] = accepted(rr, "pgd", "rcon")
         m[f"{rr}_pgd_rejection_gain"] = m[f"{rr}_pgd_acc_tpr95_rcon"] - m[f"{rr}_pgd_acc"]
+    m["pgd_at_pgd_acc"] = acc("pgd_at", "pgd")
     m["pgd_at_auc_con_pgd"] = auc_of("pgd_at", "pgd", "con")
     m["pgd_at_auc_tcon_gain_pgd"] = auc_of("pgd_at", "pgd", "tcon") - m["pgd_at_auc_con_pgd"]
     m["pgd_at_auc_best_baseline_pgd"] = max(
