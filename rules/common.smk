@@ -55,13 +55,17 @@ def prepared(dataset, split):
     return f"{DATA}/prepared/{dataset}/{split}.pt"
 
 
-def step_params(paper, *sections, plot=False):
+def step_params(paper, *sections, plot=False, only=None):
     """The named sections of the paper's config at the current scale, as JSON for --params.
 
     A rule passes only the sections its step reads, so editing one section re-runs only
-    the rules that read it (snakemake's params trigger)."""
+    the rules that read it (snakemake's params trigger). `only` ({section: key}) keeps one
+    entry of a mapping section or one item of a list section, e.g. a job's wildcard, so
+    editing one run's settings re-runs only that run's jobs."""
     scale_cfg = CFG.scale_section(paper)
     chosen = {s: scale_cfg[s] for s in sections if s in scale_cfg}
+    for s, key in (only or {}).items():
+        chosen[s] = {key: chosen[s][key]} if isinstance(chosen[s], dict) else [key]
     if plot:
         chosen["plot"] = PLOT
     return json.dumps(chosen, sort_keys=True)

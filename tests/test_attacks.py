@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reprise.attacks import PGD, attack_dataset, fgsm, margin, pgd
+from reprise.attacks import CW, PGD, attack_dataset, fgsm, margin, multitarget, pgd, target_margin
 from reprise.errors import ConfigError
 from reprise.metrics import accuracy
 from reprise.models import build_model
@@ -180,3 +180,55 @@ def test_from_config():
     ]:
         with pytest.raises(ConfigError, match=match):
             PGD.from_config(bad)
+
+
+def test_multitarget_is_the_worst_of_the_targeted_runs(model, batch):
+    x, y = batch
+    x, y = x[:32], y[:32]
+    attack = PGD(eps=0.1, step_size=0.03, steps=5, random_start=False)
+    logits = torch.tensor([[1.0, 4.0, 2.0]])
+    assert target_margin(2)(logits, torch.tensor([1])).item() == 1.0 - 4.0  # class (1+2)%3=0
+    x_adv = multitarget(model, x, y, attack, num_classes=10)
+    assert (linf(x_adv - x) <= 0.1 + 1e-6).all()
+    ce = lambda z: F.cross_entropy(model(z), y, reduction="none")  # noqa: E731
+    runs = torch.stack([ce(attack(model, x, y, loss=target_margin(k))) for k in range(1, 10)])
+    assert torch.allclose(ce(x_adv), runs.amax(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("eps", [None, 0.2])
+def test_cw_finds_small_adversarials(model, batch, eps):
+    x, y = batch
+    x, y = x[:32], y[:32]
+    attack = CW(steps=30, search_steps=3, lr=0.05, initial_const=1.0, eps=eps)
+    x_adv = attack(model, x, y)
+    with torch.no_grad():
+        fooled = model(x_adv).argmax(1) != y
+    unchanged = (x_adv == x).flatten(1).all(1)
+    assert fooled.float().mean() > 0.5 and (fooled | unchanged).all()  # failures return x
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    if eps is not None:
+        assert (linf(x_adv - x) <= eps + 1e-6).all()
+
+
+def test_cw_counts_only_inputs_whose_penalty_is_met(model, batch):
+    x, y = batch
+    x, y = x[:32], y[:32]
+    attack = CW(steps=30, search_steps=3, lr=0.05, initial_const=1.0, eps=0.3)
+    impossible = attack(model, x, y, penalty=lambda out, x_adv: torch.ones(len(x_adv)))
+    assert torch.equal(impossible, x)
+
+    def confident(out, x_adv):  # adaptive: the wrong prediction must also be confident
+        return (0.9 - out.logits.float().softmax(1).amax(1)).clamp(min=0)
+
+    x_adv = attack(model, x, y, penalty=confident)
+    with torch.no_grad():
+        p = model(x_adv).softmax(1)
+    hit = p.argmax(1) != y
+    assert hit.any() and (p.amax(1)[hit] >= 0.9 - 1e-4).all()
+
+
+def test_cw_from_config():
+    assert CW.from_config({"eps": "8/255", "steps": 5}).eps == pytest.approx(8 / 255)
+    for bad, match in [({"distance": "l1"}, "cw.distance"), ({"c": 1}, "cw:")]:
+        with pytest.raises(ConfigError, match=match):
+            CW.from_config(bad)

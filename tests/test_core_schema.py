@@ -101,3 +101,14 @@ def code_defaults(cls):
 def test_documented_defaults_are_the_code_defaults(name, cls):
     code = {k: list(v) if isinstance(v, tuple) else v for k, v in code_defaults(cls).items()}
     assert schema_defaults(name) == code
+
+
+def test_aux_head_defaults_are_the_code_defaults():
+    import inspect
+
+    from reprise.models.aux_head import AuxHead
+
+    params = inspect.signature(AuxHead).parameters
+    code = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    props = CORE["$defs"]["model"]["properties"]["aux_head"]["properties"]
+    assert {k: v["default"] for k, v in props.items()} == code

@@ -27,6 +27,16 @@ def test_roc_auc():
     assert roc_auc(SCORES, POS) == pytest.approx(13 / 16)
     assert roc_auc([1, 2], [1, 0]) == 0.0
     assert math.isnan(roc_auc([1, 2], [1, 1]))
+    assert roc_auc([0.5, 0.5, 0.1], [1, 0, 0]) == pytest.approx(0.75)  # a tie counts one half
+
+
+def test_roc_auc_agrees_with_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 20, 500).astype(float)  # many ties
+    p = rng.random(500) < 0.3 + 0.02 * s
+    assert roc_auc(s, p) == pytest.approx(roc_auc_score(p, s), abs=1e-12)
 
 
 def test_tpr_at_fpr():

@@ -99,3 +99,32 @@ def test_evaluating_restores_each_submodule_mode():
     with evaluating(model):
         assert not any(m.training for m in model.modules())
     assert model.training and not frozen.training
+
+
+def test_aux_head_sits_on_the_features_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1, aux_head={"outputs": 2})
+    x = torch.rand(4, 1, 8, 8)
+    with evaluating(model):
+        z = model.features(x)
+        assert torch.equal(model.head(z), model(x))
+        assert model.aux(z).shape == (4, 2)
+    layers = [type(m) for m in model.aux]
+    assert layers == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert model.aux[0].out_features == model.feature_dim // 2
+    # the classifier head is stored once, under the backbone
+    assert [k for k in model.state_dict() if k.endswith("head.weight")] == ["base.head.weight"]
+    save_model(tmp_path / "m.pt", model)
+    loaded, _ = load_model(tmp_path / "m.pt")
+    assert loaded.spec["aux_head"] == {"outputs": 2}
+    with evaluating(model), evaluating(loaded):
+        assert torch.equal(loaded.aux(loaded.features(x)), model.aux(z))
+
+
+def test_aux_head_options_are_checked():
+    with pytest.raises(ConfigError, match="model.aux_head"):
+        build_model("small_cnn", 10, width=0.25, aux_head={"depth": 2})
+    with pytest.raises(ConfigError, match="model.aux_head"):
+        build_model("small_cnn", 10, width=0.25, aux_head={"outputs": 0})
+    plain = build_model("small_cnn", 10, width=0.25, aux_head={"bn": False, "hidden": 3})
+    assert [type(m) for m in plain.aux][1] is nn.Identity and plain.aux[0].out_features == 3

@@ -11,6 +11,7 @@ from reprise.io import load_checkpoint, read_table
 from reprise.metrics import accuracy
 from reprise.models import build_model, load_model
 from reprise.training import (
+    CCAT,
     LAST,
     PGDAT,
     TRADES,
@@ -18,10 +19,13 @@ from reprise.training import (
     Schedule,
     Standard,
     TrainConfig,
+    ccat_target,
     crop_flip,
     epoch_generator,
     fit,
+    radial_start,
     random_labels,
+    wrong_class_confidence,
 )
 from tests.core_data import digits
 
@@ -54,7 +58,9 @@ def test_standard_training_learns(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "method", [PGDAT(ATTACK), TRADES(ATTACK, beta=6.0)], ids=["pgd_at", "trades"]
+    "method",
+    [PGDAT(ATTACK), TRADES(ATTACK, beta=6.0), CCAT(ATTACK, rho=10.0)],
+    ids=["pgd_at", "trades", "ccat"],
 )
 def test_adversarial_methods_produce_the_table(tmp_path, method):
     _, history = tiny_run(tmp_path, method, monitor={"grad_norm": True, "train_size": 64})
@@ -203,3 +209,46 @@ def test_random_labels():
     assert 0.85 < (noisy != y).float().mean() < 0.95  # 9 in 10 redraws differ
     assert torch.equal(random_labels(y, 10, 0.0, seed=1), y)
     assert 0.15 < (random_labels(y, 10, 0.3, seed=1) != y).float().mean() < 0.4
+
+
+def test_ccat_target_interpolates_towards_uniform():
+    y = torch.tensor([0, 1, 2])
+    delta = torch.zeros(3, 1, 2, 2)
+    delta[1, 0, 0, 0] = 0.05  # half of eps
+    delta[2, 0, 1, 1] = -0.3  # beyond eps: uniform
+    t = ccat_target(y, delta, eps=0.1, norm="linf", k=4, rho=1.0)
+    expected = torch.tensor(
+        [[1.0, 0, 0, 0], [0.125, 0.625, 0.125, 0.125], [0.25, 0.25, 0.25, 0.25]]
+    )
+    assert torch.allclose(t, expected)
+    assert torch.allclose(
+        ccat_target(y, delta, 0.1, "linf", 4, rho=2.0)[1, 1], torch.tensor(0.4375)
+    )
+
+
+def test_radial_start_spreads_radii_over_the_ball():
+    torch.manual_seed(0)
+    x = torch.full((2000, 1, 4, 4), 0.5)
+    for norm in ("linf", "l2"):
+        delta = (radial_start(x, 0.2, norm) - x).flatten(1)
+        size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+        assert size.max() <= 0.2 + 1e-6
+        # uniform radius: a quarter of the points within a quarter of eps, mean eps / 2
+        assert 0.2 < (size < 0.05).float().mean() < 0.3
+        assert abs(size.mean() - 0.1) < 0.01
+    edge = radial_start(torch.ones(64, 1, 2, 2), 0.2, "linf")
+    assert edge.max() <= 1 and edge.min() >= 0.8
+
+
+def test_ccat_attack_raises_a_wrong_class_confidence():
+    logits = torch.tensor([[3.0, 1.0, 2.0], [0.0, 0.0, 5.0]])
+    y = torch.tensor([0, 2])
+    expected = torch.log_softmax(logits, 1)[[0, 1], [2, 0]]
+    assert torch.allclose(wrong_class_confidence(logits, y), expected)
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1).eval()
+    x, y = digits("test").x[:32], digits("test").y[:32]
+    x_adv = ATTACK(model, x, y, loss=wrong_class_confidence)
+    with torch.no_grad():
+        before = wrong_class_confidence(model(x), y).mean()
+        after = wrong_class_confidence(model(x_adv), y).mean()
+    assert after > before

@@ -3,6 +3,7 @@
     model = build_model("preact_resnet18", num_classes=10, width=0.25, norm="gn")
     z = model.features(x)        # penultimate features, N x model.feature_dim
     logits = model.head(z)       # == model(x)
+    model = build_model("small_cnn", 10, aux_head={"outputs": 1})   # plus model.aux(z)
 
 Every model takes inputs in [0, 1] and normalises them itself (`mean`/`std`), so attacks
 and augmentation work in image space. `save_model`/`load_model` keep the build arguments
@@ -15,6 +16,7 @@ import re
 from pathlib import Path
 
 from reprise.errors import CheckpointError, ConfigError
+from reprise.models.aux_head import WithAuxHead
 from reprise.models.base import ImageClassifier, evaluating
 from reprise.models.preact_resnet import PreActResNet18
 from reprise.models.resnet import ResNet18
@@ -23,12 +25,23 @@ from reprise.models.wide_resnet import WideResNet
 
 ARCHS = {"small_cnn": SmallCNN, "resnet18": ResNet18, "preact_resnet18": PreActResNet18}
 WRN = re.compile(r"wrn-(\d+)-(\d+)")  # wrn-<depth>-<widen factor>, e.g. wrn-34-10
-__all__ = ["ARCHS", "ImageClassifier", "build_model", "evaluating", "load_model", "save_model"]
+__all__ = [
+    "ARCHS",
+    "ImageClassifier",
+    "WithAuxHead",
+    "build_model",
+    "evaluating",
+    "load_model",
+    "save_model",
+]
 
 
-def build_model(arch: str, num_classes: int, **options) -> ImageClassifier:
+def build_model(
+    arch: str, num_classes: int, aux_head: dict | None = None, **options
+) -> ImageClassifier | WithAuxHead:
     """`arch`: small_cnn, resnet18, preact_resnet18 or wrn-<depth>-<k>; `options`: width,
-    norm ("bn"/"gn"), in_channels, mean, std (the keys of a config `model:` section)."""
+    norm ("bn"/"gn"), in_channels, mean, std (the keys of a config `model:` section).
+    `aux_head` ({outputs, hidden, bn}) adds an auxiliary head on the features (WithAuxHead)."""
     if wrn := WRN.fullmatch(arch):
         family, options = WideResNet, {"depth": int(wrn[1]), "widen_factor": int(wrn[2]), **options}
     elif arch in ARCHS:
@@ -43,6 +56,12 @@ def build_model(arch: str, num_classes: int, **options) -> ImageClassifier:
         model = family(num_classes=num_classes, **options)
     except TypeError as e:  # an option this family does not take
         raise ConfigError(f"model: bad options {sorted(options)} for arch {arch!r}: {e}") from None
+    if aux_head is not None:
+        try:
+            model = WithAuxHead(model, **aux_head)
+        except TypeError as e:
+            raise ConfigError(f"model.aux_head: bad options {sorted(aux_head)}: {e}") from None
+        spec["aux_head"] = dict(aux_head)
     model.spec = spec
     return model
 

@@ -1,4 +1,4 @@
-"""Training: standard, PGD-AT and TRADES through one resumable, deterministic loop.
+"""Training: standard, PGD-AT, TRADES and CCAT through one resumable, deterministic loop.
 
 cfg = TrainConfig.from_config(params["train"])
 attack = PGD.from_config(params["attack"])
@@ -10,11 +10,24 @@ from reprise.training.augment import crop_flip
 from reprise.training.config import Augment, Monitor, Schedule, TrainConfig
 from reprise.training.labels import random_labels
 from reprise.training.loop import BEST, LAST, epoch_generator, fit
-from reprise.training.methods import METHODS, PGDAT, TRADES, Batch, Hook, Method, Standard
+from reprise.training.methods import (
+    CCAT,
+    METHODS,
+    PGDAT,
+    TRADES,
+    Batch,
+    Hook,
+    Method,
+    Standard,
+    ccat_target,
+    radial_start,
+    wrong_class_confidence,
+)
 from reprise.training.state import rng_state, set_rng_state
 
 __all__ = [
     "BEST",
+    "CCAT",
     "LAST",
     "METHODS",
     "PGDAT",
@@ -30,7 +43,10 @@ __all__ = [
     "crop_flip",
     "epoch_generator",
     "fit",
+    "radial_start",
     "random_labels",
     "rng_state",
+    "ccat_target",
     "set_rng_state",
+    "wrong_class_confidence",
 ]

@@ -1,4 +1,4 @@
-"""Training methods: what loss one batch contributes. Standard, PGD-AT and TRADES.
+"""Training methods: what loss one batch contributes. Standard, PGD-AT, TRADES and CCAT.
 
 A method is a small object with one job, `loss(model, batch)`. Hooks extend it per sample
 without forking the training loop: each batch carries the indices of its samples into the
@@ -184,4 +184,72 @@ class TRADES(Method):
         return {"attack": asdict(self.attack), "beta": self.beta}
 
 
-METHODS = {"standard": Standard, "pgd_at": PGDAT, "trades": TRADES}
+def wrong_class_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Log-probability of the most likely wrong class, per sample (CCAT's attack objective)."""
+    logp = F.log_softmax(logits, dim=1)
+    return logp.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+
+
+def ccat_target(y: torch.Tensor, delta: torch.Tensor, eps: float, norm: str, k: int, rho: float):
+    """CCAT's label for x + delta: one-hot(y) at delta = 0, uniform at |delta| >= eps,
+    interpolated by lam = (1 - min(1, |delta| / eps)) ** rho (in the attack's norm)."""
+    flat = delta.flatten(1).float()
+    size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+    lam = (1 - (size / max(eps, 1e-12)).clamp(max=1)) ** rho
+    return lam[:, None] * F.one_hot(y, k) + (1 - lam[:, None]) / k
+
+
+def radial_start(x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """x plus a random direction scaled to a radius uniform in [0, eps] (in `norm`), clipped
+    to [0, 1]: CCAT's random start, whose targets then span the whole interpolation (a
+    uniform point of the L∞ box lies almost always at its edge, where the target is uniform)."""
+    d = torch.randn_like(x)
+    flat = d.flatten(1)
+    size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+    radius = eps * torch.rand(len(x), device=x.device, dtype=x.dtype)
+    return (x + d * (radius / size.clamp_min(1e-12)).view(-1, *[1] * (x.ndim - 1))).clamp(0, 1)
+
+
+class CCAT(Method):
+    """Confidence-calibrated adversarial training (Stutz et al. 2020), as Pang et al. 2021
+    train it: the attack maximises the confidence of the most likely wrong class, starting
+    at x for a random half of the batch and at `radial_start` for the other,
+    and the adversarial input's target is `ccat_target` (confident near x, uniform at the
+    ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). (Their attacks also use
+    momentum and backtracking; this runs the configured PGD, whose step size then decides
+    how far the perturbations from x get.)"""
+
+    name = "ccat"
+
+    def __init__(self, attack: PGD, rho: float = 10.0, ratio: float = 1.0, hooks=()):
+        super().__init__(hooks)
+        self.attack, self.rho, self.ratio = attack, rho, ratio
+
+    def base_loss(self, model, batch):
+        a = self.attack
+        from_x = torch.rand(len(batch.x), device=batch.x.device) < 0.5
+        x_init = radial_start(batch.x, a.eps, a.norm)
+        x_init[from_x] = batch.x[from_x]
+        batch.x_adv = a(
+            model,
+            batch.x,
+            batch.y,
+            loss=wrong_class_confidence,
+            x_init=x_init,
+            extra=self.attack_extra(batch),
+        )
+        batch.clean, batch.adv = forward(model, batch.x), forward(model, batch.x_adv)
+        logits = batch.clean.logits.float()
+        k = logits.shape[1]
+        target = ccat_target(
+            batch.y, batch.x_adv - batch.x, self.attack.eps, self.attack.norm, k, self.rho
+        )
+        log_p_adv = F.log_softmax(batch.adv.logits.float(), dim=1)
+        robust = F.kl_div(log_p_adv, target, reduction="batchmean")
+        return F.cross_entropy(logits, batch.y) + self.ratio * robust
+
+    def own_config(self):
+        return {"attack": asdict(self.attack), "rho": self.rho, "ratio": self.ratio}
+
+
+METHODS = {"standard": Standard, "pgd_at": PGDAT, "trades": TRADES, "ccat": CCAT}

@@ -1,0 +1,161 @@
+# Adversarial Training with Rectified Rejection (arXiv:2105.14785): per backbone and run
+# (an AT framework ± the RR head) train -> score (attacks, corruptions, baselines) ->
+# evaluate -> figures. At smoke scale `corrupt` makes the procedural corruptions.
+
+REJECTION = CFG.scale_section("rejection")
+REJECTION_DATA = REJECTION["data"]["dataset"]
+REJECTION_CORRUPT = REJECTION["corruptions"]
+REJECTION_SPLITS = [
+    f"{c}-{s}" for c in REJECTION_CORRUPT["names"] for s in REJECTION_CORRUPT["severities"]
+]
+
+
+# The corrupted test splits: CIFAR-10-C's prepared splits, or the procedural ones.
+REJECTION_CORRUPTED = (
+    [prepared("cifar10c", s) for s in REJECTION_SPLITS]
+    if REJECTION_CORRUPT["source"] == "cifar10c"
+    else [result("rejection", "data", "corrupted", f"{s}.pt") for s in REJECTION_SPLITS]
+)
+# One table per backbone and run: tables/<kind>/<backbone>/<run>.parquet
+REJECTION_TABLES = {
+    kind: [
+        result("rejection", "tables", kind, backbone, f"{run}.parquet")
+        for backbone in REJECTION["backbones"]
+        for run in REJECTION["runs"]
+    ]
+    for kind in ("scores", "history")
+}
+# train and score get the config narrowed to the job's backbone and run: editing one run's
+# settings re-runs only its jobs.
+REJECTION_ONE_RUN = lambda w: {"backbones": w.backbone, "runs": w.run}
+
+
+PAPER_DATA["rejection"] = [
+    prepared(REJECTION_DATA, "train"),
+    prepared(REJECTION_DATA, "test"),
+    *[f for f in REJECTION_CORRUPTED if f.startswith(f"{DATA}/")],
+]
+
+
+wildcard_constraints:
+    backbone="|".join(REJECTION["backbones"]),
+    run="|".join(REJECTION["runs"]),
+
+
+rule rejection_corrupt:
+    input:
+        test=prepared(REJECTION_DATA, "test"),
+    output:
+        corrupted=[result("rejection", "data", "corrupted", f"{s}.pt") for s in REJECTION_SPLITS],
+    params:
+        cfg=step_params("rejection", "data", "corruptions"),
+        io=io_args,
+    log:
+        log_file("rejection", "corrupt"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("rejection", "corrupt")
+
+
+rule rejection_train:
+    input:
+        train=prepared(REJECTION_DATA, "train"),
+        test=prepared(REJECTION_DATA, "test"),
+    output:
+        model=result("rejection", "models", "{backbone}", "{run}.pt"),
+        history=result("rejection", "tables", "history", "{backbone}", "{run}.parquet"),
+    params:
+        cfg=lambda w: step_params(
+            "rejection",
+            *("backbones", "runs", "data", "train", "attack", "frameworks", "rr", "accel"),
+            only=REJECTION_ONE_RUN(w),
+        ),
+        io=io_args,
+    log:
+        log_file("rejection", "train-{backbone}-{run}"),
+    threads: {"smoke": 1, "paper": 8}[SCALE]
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("rejection", "train")
+
+
+rule rejection_score:
+    input:
+        model=rules.rejection_train.output.model,
+        train=prepared(REJECTION_DATA, "train"),
+        test=prepared(REJECTION_DATA, "test"),
+        corrupted=REJECTION_CORRUPTED,
+    output:
+        scores=result("rejection", "tables", "scores", "{backbone}", "{run}.parquet"),
+    params:
+        cfg=lambda w: step_params(
+            "rejection",
+            *("backbones", "runs", "data", "evaluation", "corruptions", "accel"),
+            only=REJECTION_ONE_RUN(w),
+        ),
+        io=io_args,
+    log:
+        log_file("rejection", "score-{backbone}-{run}"),
+    threads: {"smoke": 1, "paper": 8}[SCALE]
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("rejection", "score")
+
+
+rule rejection_evaluate:
+    input:
+        scores=REJECTION_TABLES["scores"],
+    output:
+        metrics=metrics_json("rejection"),
+        detection=result("rejection", "tables", "detection.parquet"),
+        acceptance=result("rejection", "tables", "acceptance.parquet"),
+        rules=result("rejection", "tables", "rules.parquet"),
+        auc=result("rejection", "tables", "auc.parquet"),
+        gains=result("rejection", "tables", "auc_gains.parquet"),
+        corruptions=result("rejection", "tables", "corruptions.parquet"),
+    params:
+        cfg=step_params("rejection", "backbones", "evaluation"),
+        io=io_args,
+    log:
+        log_file("rejection", "evaluate"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("rejection", "evaluate")
+
+
+rule rejection_figures:
+    input:
+        scores=REJECTION_TABLES["scores"],
+        auc=rules.rejection_evaluate.output.auc,
+        corruptions=rules.rejection_evaluate.output.corruptions,
+        histories=REJECTION_TABLES["history"],
+    output:
+        histograms=figure("rejection", "con_rcon_histograms"),
+        roc=figure("rejection", "roc_curves"),
+        auc_table=figure("rejection", "auc_table"),
+        accuracy_rejection=figure("rejection", "accuracy_vs_rejection"),
+        corruptions=figure("rejection", "corruptions"),
+        training=figure("rejection", "training_curves"),
+    params:
+        cfg=step_params("rejection", plot=True),
+        io=io_args,
+    log:
+        log_file("rejection", "figures"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("rejection", "figures")
+
+
+rule rejection:
+    input:
+        rules.rejection_evaluate.output,
+        rules.rejection_figures.output,
