@@ -11,7 +11,6 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/example.smk"
 include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"
 include: "rules/rejection.smk"

@@ -28,32 +28,34 @@ def test_judge(value, criterion, paper_value, verdict):
 
 
 def _cfg():
-    return config.resolve({**config.load_yaml("config/config.yaml"), "papers": ["example"]})
+    return config.resolve({**config.load_yaml("config/config.yaml"), "papers": ["memorization"]})
 
 
 def test_table_reads_metrics_and_marks_missing_as_not_run(tmp_path):
     cfg = _cfg()
     df = claims.claims_table(cfg, tmp_path)
     assert list(df["verdict"]) == [claims.NOT_RUN] * len(df)
-    metrics = tmp_path / "smoke" / "example" / "metrics.json"
+    metrics = tmp_path / "smoke" / "memorization" / "metrics.json"
     metrics.parent.mkdir(parents=True)
-    metrics.write_text(json.dumps({"test_accuracy": 0.5, "final_train_loss": 1.0}))
-    df = claims.claims_table(cfg, tmp_path)
-    row = df.set_index("claim_id").loc["digits-accuracy"]
-    assert row.verdict == claims.NOT_REPRODUCED and row.reproduced_value == 0.5
-    assert list(df.columns) == claims.COLUMNS
+    metrics.write_text(json.dumps({"digits_pgd_at_random_train_robust_acc": 0.25}))
+    table = claims.claims_table(cfg, tmp_path)
+    assert list(table.columns) == claims.COLUMNS
+    df = table.set_index("claim_id")
+    row = df.loc["pgd-at-memorizes-random-labels"]  # criterion at smoke: >= 0.5
+    assert row.verdict == claims.NOT_REPRODUCED and row.reproduced_value == 0.25
+    assert df.loc["random-labels-test-at-chance"].verdict == claims.NOT_RUN  # not in the file
 
 
 def test_markdown_links_figures_relative_to_the_report(tmp_path):
     df = claims.claims_table(_cfg(), tmp_path)
     figs = {
-        "example": [
-            str(tmp_path / "smoke/example/figures/a.png"),
-            str(tmp_path / "smoke/example/figures/a.pdf"),
+        "memorization": [
+            str(tmp_path / "smoke/memorization/figures/a.png"),
+            str(tmp_path / "smoke/memorization/figures/a.pdf"),
         ]
     }
     md = claims.to_markdown(df, "smoke", figs, tmp_path / "smoke")
-    assert "[a](example/figures/a.png)" in md
+    assert "[a](memorization/figures/a.png)" in md
     assert "a.pdf" not in md
-    assert "| example | **digits-accuracy**" in md
-    assert "1 claims: 0 reproduced, 0 not reproduced, 1 not run." in md
+    assert "| memorization | **pgd-at-memorizes-random-labels**" in md
+    assert f"{len(df)} claims: 0 reproduced, 0 not reproduced, {len(df)} not run." in md

@@ -6,11 +6,12 @@ import pytest
 
 from reprise import cli
 from reprise.data.digits import prepare
+from tests.tiny_runs import train_args
 
 
 def test_unknown_cli_argument_exits_2(capsys):
     with pytest.raises(SystemExit) as e:
-        cli.main(["example", "train", "--bogus"])
+        cli.main(["memorization", "train-labels", "--bogus"])
     assert e.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
@@ -34,26 +35,25 @@ def test_validate_ok(capsys):
     assert "config OK" in capsys.readouterr().out
 
 
-def _train_args(tmp_path, **params):
-    prepare(tmp_path, "train", tmp_path / "train.pt")
-    p = {"train": {"epochs": 3, "lr": 0.5}, **params}
-    return [
-        "example",
-        "train",
-        "--params",
-        json.dumps(p),
-        "--input",
-        f"train={tmp_path}/train.pt",
-        "--output",
-        f"model={tmp_path}/m.pt",
-        "--output",
-        f"history={tmp_path}/h.parquet",
-    ]
+def _train_args(tmp_path):
+    for split in ("train", "test"):
+        prepare(tmp_path, split, tmp_path / f"{split}.pt")
+    return train_args(tmp_path / "out", tmp_path, epochs=2)
+
+
+OUTPUTS = ("out/model.pt", "out/history.parquet")
+
+
+def _set_params(args, **train):
+    """args with the --params JSON's random_labels.train updated."""
+    params = json.loads(args[3])
+    params["random_labels"]["train"].update(train)
+    return [*args[:3], json.dumps(params), *args[4:]]
 
 
 def test_step_runs_and_writes_declared_outputs(tmp_path):
     assert cli.main(_train_args(tmp_path)) == 0
-    assert (tmp_path / "m.pt").is_file() and (tmp_path / "h.parquet").is_file()
+    assert all((tmp_path / f).is_file() for f in OUTPUTS)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_step_runs_and_writes_declared_outputs(tmp_path):
         (lambda a: a + ["--input", "extra=x"], "unknown --input 'extra'"),
         (lambda a: a[:-2], "missing --output history=PATH"),
         (lambda a: [x.replace("train.pt", "nothere.pt") for x in a], "nothere.pt does not exist"),
-        (lambda a: a[:3] + ['{"train": {"epochs": 0, "lr": 1}}'] + a[4:], "epochs = 0"),
+        (lambda a: _set_params(a, epochs=0), "train.epochs = 0"),
         (lambda a: a[:3] + ["{not json"] + a[4:], "--params is not valid JSON"),
     ],
 )
@@ -70,22 +70,22 @@ def test_step_bad_input_is_one_error_and_no_output(tmp_path, capsys, mutate, mes
     assert cli.main(mutate(_train_args(tmp_path))) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("reprise: error:") and message in err[0]
-    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "h.parquet").exists()
+    assert not any((tmp_path / f).exists() for f in OUTPUTS)
 
 
 def test_failed_step_removes_its_outputs(tmp_path, monkeypatch):
-    from reprise.papers.example import steps
+    import reprise.models
 
     def crash(*_a, **_k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(steps, "write_table", crash)  # dies after the model was saved
+    monkeypatch.setattr(reprise.models, "save_model", crash)  # dies after the history table
     with pytest.raises(RuntimeError, match="boom"):
         cli.main(_train_args(tmp_path))
-    assert not (tmp_path / "m.pt").exists()
+    assert not any((tmp_path / f).exists() for f in OUTPUTS)
 
 
 def test_report_prints_table(capsys):
     assert cli.main(["report", "--results", "/nonexistent"]) == 0
     out = capsys.readouterr().out
-    assert "digits-accuracy" in out and "not run" in out
+    assert "pgd-at-memorizes-random-labels" in out and "not run" in out

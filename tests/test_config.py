@@ -6,6 +6,7 @@ import pytest
 
 from reprise import config
 from reprise.errors import ConfigError
+from tests.tiny_runs import train_params
 
 
 def base():
@@ -45,7 +46,7 @@ def test_bad_main_config(change, expected):
 
 
 def test_known_but_unimplemented_paper_is_refused(monkeypatch):
-    monkeypatch.setattr(config.papers, "available", lambda: ("example",))
+    monkeypatch.setattr(config.papers, "available", lambda: ("memorization",))
     with pytest.raises(ConfigError, match="'poisoning', which is not implemented"):
         config.resolve({**base(), "papers": ["poisoning"]})
 
@@ -55,23 +56,24 @@ def _paper_override(slug, section):
 
 
 def test_negative_epochs_names_the_key():
-    raw = _paper_override("example", {"smoke": {"train": {"epochs": -3}}})
-    with pytest.raises(ConfigError, match=r"example.yaml: smoke.train.epochs = -3 .* integer >= 1"):
+    raw = _paper_override("memorization", {"smoke": {"te": {"train": {"epochs": -3}}}})
+    expected = r"memorization.yaml: smoke.te.train.epochs = -3 .* integer >= 1"
+    with pytest.raises(ConfigError, match=expected):
         config.resolve(raw)
 
 
 def test_claim_with_unknown_metric_is_refused():
-    claims = copy.deepcopy(config.load_yaml("config/papers/example.yaml")["claims"])
+    claims = copy.deepcopy(config.load_yaml("config/papers/memorization.yaml")["claims"])
     claims[0]["metric"] = "accuracy_nobody_writes"
     with pytest.raises(ConfigError, match="reads metric 'accuracy_nobody_writes', which no step"):
-        config.resolve(_paper_override("example", {"claims": claims}))
+        config.resolve(_paper_override("memorization", {"claims": claims}))
 
 
 def test_claim_criterion_shape_is_checked():
-    claims = copy.deepcopy(config.load_yaml("config/papers/example.yaml")["claims"])
+    claims = copy.deepcopy(config.load_yaml("config/papers/memorization.yaml")["claims"])
     claims[0]["criteria"]["smoke"] = {"target": 0.5}  # target without tolerance
     with pytest.raises(ConfigError, match="tolerance"):
-        config.resolve(_paper_override("example", {"claims": claims}))
+        config.resolve(_paper_override("memorization", {"claims": claims}))
 
 
 def test_overrides_for_unknown_paper():
@@ -80,13 +82,15 @@ def test_overrides_for_unknown_paper():
 
 
 def test_step_params_are_checked():
-    config.check_step_params("example", {"train": {"epochs": 2, "lr": 0.1}})
+    params = train_params(epochs=2)
+    config.check_step_params("memorization", params)
     with pytest.raises(ConfigError, match="unknown section 'optimiser'"):
-        config.check_step_params("example", {"optimiser": {}})
-    with pytest.raises(ConfigError, match="--params train: lr = 0 is not allowed"):
-        config.check_step_params("example", {"train": {"epochs": 2, "lr": 0}})
+        config.check_step_params("memorization", {"optimiser": {}})
+    params["random_labels"]["train"]["lr"] = 0
+    with pytest.raises(ConfigError, match="--params random_labels: train.lr = 0 is not allowed"):
+        config.check_step_params("memorization", params)
     with pytest.raises(ConfigError, match="--params plot"):
-        config.check_step_params("example", {"plot": {"formats": ["gif"]}})
+        config.check_step_params("memorization", {"plot": {"formats": ["gif"]}})
 
 
 def test_deep_merge_keeps_siblings():

@@ -20,6 +20,7 @@ from reprise.papers.memorization import evaluate as summary
 from reprise.papers.memorization.runs import training_labels
 from reprise.papers.memorization.te import TemporalEnsemble, TESchedule
 from reprise.training import Batch
+from tests.tiny_runs import TINY
 
 
 def _data(n=200, k=10):
@@ -162,29 +163,6 @@ def test_summary_metrics_from_hand_made_tables():
     assert m["digits_pgd_at_te_gap_reduction"] == pytest.approx(0.1)
     assert m["digits_pgd_at_best_pgd10"] == pytest.approx(0.1)  # the monitor at epoch 1
     assert m["cifar10_pgd_at_gap_pgd20"] is None  # not run
-
-
-TINY = {
-    "random_labels": {
-        "train_size": 32,
-        "train": {"epochs": 2, "batch_size": 16, "monitor": {"test_size": 16}},
-        "attack": {"steps": 1},
-        "monitor_attack": {"steps": 1},
-    },
-    "complexity": {"samples": 16, "draws": 1, "search_steps": 2, "attack": {"steps": 1}},
-    "te": {
-        "train_size": 32,
-        "train": {
-            "epochs": 3,
-            "batch_size": 16,
-            "schedule": {"milestones": [2]},
-            "monitor": {"test_size": 16},
-        },
-        "attack": {"steps": 1},
-        "monitor_attack": {"steps": 1},
-        "evaluation": {"test_size": 16, "pgd20": {"steps": 2}, "cw20": {"steps": 2}},
-    },
-}
 
 
 @pytest.mark.slow

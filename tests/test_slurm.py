@@ -1,8 +1,9 @@
 """Cluster submission through profiles/slurm-gpu.
 
 Fast: what the slurm profiles turn the rules' resources into (a dry run). System: against a real
-single-node SLURM (tests/slurm/cluster.sh, root on Debian), the example paper submitted through
-the profile equals a local run, and a training job cancelled mid-run resumes from its checkpoint.
+single-node SLURM (tests/slurm/cluster.sh, root on Debian), a paper (memorization, tiny) submitted
+through the profile equals a local run, and a training job cancelled mid-run resumes from its
+checkpoint.
 Both need the cluster extra (pip install -e ".[dev,cluster]"); .ci/run installs it.
 """
 
@@ -18,11 +19,13 @@ from typing import NamedTuple
 
 import pytest
 import torch
-import yaml
 
+from reprise.config import deep_merge
 from reprise.io import load_checkpoint, read_table
-from reprise.resume import Resume, resume_dir
+from reprise.resume import resume_dir
+from reprise.training import LAST
 from tests.conftest import ROOT, run
+from tests.tiny_runs import PAPER, TINY, TRAIN_RULE, tiny_config
 
 if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
     pytest.skip('needs the cluster extra: pip install -e ".[dev,cluster]"', allow_module_level=True)
@@ -30,23 +33,29 @@ if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
 CLUSTER = ROOT / "tests/slurm/cluster.sh"
 PROFILES = ("--profile", "profiles/slurm-gpu", "--profile", str(ROOT / "tests/slurm/profile"))
 PARTITION = "reprise"  # cluster.sh's partition; not the default, so it must come from the env
-PAPER = "example"
+GPU_RULES = {f"{PAPER}_{step}" for step in ("train_labels", "complexity", "train_te", "attack_te")}
 
 
 class Training(NamedTuple):
-    """A training rule to interrupt: its name, first output, and a config override that makes
-    it run long enough (~0.2 s an epoch) for a cancel to land mid-run."""
+    """A training rule to interrupt: its name, first output, per-epoch table and log, and a
+    config override that makes it run long enough (~0.1 s an epoch) for a cancel to land
+    mid-run."""
 
     rule: str
     output: str
+    history: str
+    log: str
     slow: dict
 
 
+LABELS_RUN = "digits/pgd_at-true"
 TRAININGS = [
     Training(
-        "example_train",
-        "results/smoke/example/models/model.pt",
-        {"data": {"dataset": "digits", "size": 128}, "train": {"epochs": 60, "lr": 0.01}},
+        TRAIN_RULE,
+        f"results/smoke/{PAPER}/models/labels/{LABELS_RUN}.pt",
+        f"results/smoke/{PAPER}/tables/labels/{LABELS_RUN}.parquet",
+        f"results/smoke/{PAPER}/logs/train_labels-{LABELS_RUN.replace('/', '-')}.log",
+        deep_merge(TINY, {"random_labels": {"train_size": 64, "train": {"epochs": 60}}}),
     ),
 ]
 
@@ -62,7 +71,7 @@ def job_resources(dry_run: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "layers, gpu", [((), "gpu=1, cpus_per_gpu=2"), (("--profile", "profiles/slurm-cpu"), "gpu=0")]
+    "layers, gpu", [((), "gpu=1, cpus_per_gpu=1"), (("--profile", "profiles/slurm-cpu"), "gpu=0")]
 )
 def test_profiles_give_training_a_gpu_and_every_job_the_partition(project_copy, layers, gpu):
     env = {**os.environ, "REPRISE_SLURM_PARTITION": "gpu-a100", "REPRISE_SLURM_ACCOUNT": "p1"}
@@ -74,8 +83,8 @@ def test_profiles_give_training_a_gpu_and_every_job_the_partition(project_copy, 
     assert resources, out
     for rule, line in resources.items():
         assert "slurm_partition=gpu-a100, slurm_account=p1" in line, (rule, line)
-        assert ("gpu=" in line) == (rule == f"{PAPER}_train"), (rule, line)
-    assert gpu in resources[f"{PAPER}_train"]
+        assert ("gpu=" in line) == (rule in GPU_RULES), (rule, line)
+    assert gpu in resources[TRAIN_RULE]
     assert "slurm_extra" not in out  # the plugin refuses sbatch flags it manages; we set none
 
 
@@ -110,6 +119,11 @@ class Cluster(NamedTuple):
         return [r for r in rows if r["WorkDir"] == str(project)]
 
 
+def rule_of(job: dict) -> str:
+    """The rule of a queued job, from the plugin's comment rule_<rule>[_wildcards_<values>]."""
+    return job["Comment"].split("_wildcards_")[0].removeprefix("rule_")
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     if os.geteuid() != 0:
@@ -132,17 +146,30 @@ def twin(project: Path, name: str) -> Path:
     return dest
 
 
-def weights(path: Path) -> dict:
-    return load_checkpoint(path)["model"]
+def same(a, b) -> bool:
+    """Equal checkpoint contents: tensors bit for bit, containers item by item."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    return a == b
 
 
-def assert_same_weights(a: Path, b: Path):
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+def assert_same_outputs(a: Path, b: Path):
+    """Two result folders hold the same checkpoints (same contents) and tables (same rows)."""
+    for pattern, read, equal in (("*.pt", load_checkpoint, same), ("*.parquet", read_table, None)):
+        names = sorted(f.relative_to(a) for f in a.rglob(pattern))
+        assert names == sorted(f.relative_to(b) for f in b.rglob(pattern)), pattern
+        for name in names:
+            x, y = read(a / name), read(b / name)
+            assert same(x, y) if equal else x.equals(y), name
 
 
 @pytest.mark.system
 def test_paper_through_slurm_equals_local_run(slurm, project_copy):
+    tiny_config(project_copy)
     local, cluster = project_copy, twin(project_copy, "cluster")
     submitted = subprocess.Popen(
         ["snakemake", PAPER, *PROFILES],
@@ -158,19 +185,21 @@ def test_paper_through_slurm_equals_local_run(slurm, project_copy):
 
     # Every job went through SLURM, in the partition named by the environment.
     jobs = slurm.jobs(cluster)
-    rules = ["prepare_dataset", "prepare_dataset", f"{PAPER}_train"]
-    rules += [f"{PAPER}_evaluate", f"{PAPER}_figures"]
+    rules = ["prepare_dataset"] * 2 + [TRAIN_RULE] * 2 + [f"{PAPER}_figure"] * 5
+    rules += [f"{PAPER}_{step}" for step in ("complexity", "train_te", "attack_te", "evaluate")]
     assert len(jobs) == len(rules), log
     assert {(j["JobState"], j["Partition"]) for j in jobs} == {("COMPLETED", PARTITION)}
-    queue = {r["Comment"]: r for r in slurm.queue(cluster)}
-    assert sorted(c.split("_wildcards_")[0] for c in queue) == sorted(f"rule_{r}" for r in rules)
-    assert queue[f"rule_{PAPER}_train"]["tres-per-job"] == "gres:gpu:1"
-    assert queue[f"rule_{PAPER}_evaluate"]["tres-per-job"] == "N/A"
+    gpus = {}  # rule -> the GPU requests of its jobs
+    for job in slurm.queue(cluster):
+        gpus.setdefault(rule_of(job), []).append(job["tres-per-job"])
+    assert sorted(r for r, g in gpus.items() for _ in g) == sorted(rules)
+    for rule, requests in gpus.items():
+        assert set(requests) == {"gres:gpu:1" if rule in GPU_RULES else "N/A"}, rule
 
     # The training step saw the GPU SLURM gave it (no CUDA torch here: it says so and runs on
     # the CPU); a CPU step got none.
     logs = cluster / f"results/smoke/{PAPER}/logs"
-    train_log = (logs / "train.log").read_text()
+    train_log = (cluster / TRAININGS[0].log).read_text()
     assert "GPU 0 was allocated" in train_log or "device=cuda" in train_log, train_log
     assert "was allocated" not in (logs / "evaluate.log").read_text()
 
@@ -179,25 +208,16 @@ def test_paper_through_slurm_equals_local_run(slurm, project_copy):
     assert (cluster / result / "metrics.json").read_bytes() == (
         local / result / "metrics.json"
     ).read_bytes()
-    assert_same_weights(cluster / result / "models/model.pt", local / result / "models/model.pt")
-    for table in ("history", "predictions"):
-        path = result / f"tables/{table}.parquet"
-        assert read_table(cluster / path).equals(read_table(local / path))
+    assert_same_outputs(cluster / result, local / result)
 
 
-def slow_config(project: Path, training: Training):
-    cfg = yaml.safe_load((project / "config/config.yaml").read_text())
-    cfg.update(papers=[PAPER], overrides={PAPER: {"smoke": training.slow}})
-    (project / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-
-
-def wait_for_epochs(state: Path, epochs: int, job: subprocess.Popen, timeout=240):
+def wait_for_epochs(last: Path, epochs: int, job: subprocess.Popen, timeout=240):
     deadline = time.monotonic() + timeout
     while True:
-        if state.is_file() and len(load_checkpoint(state)["state"]["history"]) >= epochs:
+        if last.is_file() and load_checkpoint(last)["epoch"] >= epochs:
             return
         assert job.poll() is None, job.communicate()[0]
-        assert time.monotonic() < deadline, f"no epoch {epochs} in {state} after {timeout} s"
+        assert time.monotonic() < deadline, f"no epoch {epochs} in {last} after {timeout} s"
         time.sleep(0.1)
 
 
@@ -205,12 +225,12 @@ def wait_for_epochs(state: Path, epochs: int, job: subprocess.Popen, timeout=240
 @pytest.mark.parametrize("training", TRAININGS, ids=lambda t: t.rule)
 def test_cancelled_training_resumes_from_its_checkpoint(slurm, project_copy, training):
     project = project_copy
-    slow_config(project, training)
+    tiny_config(project, training.slow)
     model = project / training.output
     snakemake(project, training.output)  # the uninterrupted reference, locally
     reference = project.parent / "reference"
     reference.mkdir()
-    history = model.parents[1] / "tables/history.parquet"
+    history = project / training.history
     for f in (model, history):
         shutil.move(f, reference / f.name)
 
@@ -222,9 +242,9 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm, project_copy, tra
         stderr=subprocess.STDOUT,
         text=True,
     )
-    wait_for_epochs(Resume(resume_dir(model)).path, 3, submitted)
+    wait_for_epochs(resume_dir(model) / LAST, 3, submitted)
     running = [r for r in slurm.queue(project) if r["State"] == "RUNNING"]
-    assert [r["Comment"] for r in running] == [f"rule_{training.rule}"], running
+    assert [rule_of(r) for r in running] == [training.rule], running
     cancelled = running[0]["JobID"]
     subprocess.run(["scancel", cancelled], env=slurm.env, check=True)
     log = submitted.communicate(timeout=480)[0]
@@ -234,10 +254,11 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm, project_copy, tra
     states = {r["JobID"]: r["State"] for r in slurm.queue(project)}
     assert states.pop(cancelled) == "CANCELLED", states
     assert list(states.values()) == ["COMPLETED"], states
-    train_log = (project / f"results/smoke/{PAPER}/logs/train.log").read_text()
-    resumed = re.search(r"resumed from epoch (\d+) of (\d+)", train_log)
-    assert resumed and 3 <= int(resumed[1]) < int(resumed[2]), train_log
-    assert_same_weights(model, reference / model.name)
+    train_log = (project / training.log).read_text()
+    resumed = re.search(r"resumed from \S+ after epoch (\d+)", train_log)
+    epochs = training.slow["random_labels"]["train"]["epochs"]
+    assert resumed and 3 <= int(resumed[1]) < epochs, train_log
+    assert same(load_checkpoint(model), load_checkpoint(reference / model.name))
     assert read_table(history).equals(read_table(reference / history.name))
     assert not resume_dir(model).exists()
     print(json.dumps({"cancelled": cancelled, "resumed_from_epoch": int(resumed[1])}))

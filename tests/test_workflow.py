@@ -7,30 +7,20 @@ import re
 import time
 
 import pytest
-import yaml
 
 from tests.conftest import run
-
-# The cheapest real paper and a tiny size for it: the workflow tests exercise the machinery.
-PAPER = "example"
-TINY = {
-    "scale": "smoke",
-    "papers": [PAPER],
-    "overrides": {PAPER: {"smoke": {"train": {"epochs": 5, "lr": 0.5}}}},
-}
-TRAIN_RULE = f"{PAPER}_train"
-
-
-def tiny_config(project, **extra):
-    cfg = yaml.safe_load((project / "config/config.yaml").read_text())
-    cfg.update(TINY, **extra)
-    (project / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+from tests.tiny_runs import PAPER, TRAIN_RULE, tiny_config
 
 
 def jobs(stdout: str) -> dict[str, int]:
     """Job counts from snakemake's 'Job stats' table."""
     table = stdout.split("Job stats:", 1)[1].split("total", 1)[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def files(folder) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes)."""
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
 
 
 def snakemake(project, *args, check=True):
@@ -66,7 +56,7 @@ def test_pipeline_runs_then_noop_then_only_figures_rerun(project_copy):
     tiny_config(project_copy, plot={"dpi": 90})
     p = snakemake(project_copy)
     ran = set(jobs(p.stdout))
-    assert ran and all(r.endswith("_figures") or r in ("all", PAPER) for r in ran), ran
+    assert ran and all(r.endswith("_figure") or r in ("all", PAPER) for r in ran), ran
 
 
 @pytest.mark.slow
@@ -82,8 +72,7 @@ def test_dvc_round_trip_restores_without_retraining(project_copy, tmp_path):
     run(["dvc", "push"], cwd=project_copy)
     run([*git, "add", "dvc.lock"], cwd=project_copy)
     run([*git, "commit", "-qm", "lock"], cwd=project_copy)
-    model = project_copy / f"results/smoke/{PAPER}/models"
-    trained = {f.name: f.read_bytes() for f in model.iterdir()}
+    trained = files(project_copy / f"results/smoke/{PAPER}/models")
     metrics = json.loads((project_copy / f"results/smoke/{PAPER}/metrics.json").read_text())
 
     clone = tmp_path / "clone"
@@ -91,15 +80,15 @@ def test_dvc_round_trip_restores_without_retraining(project_copy, tmp_path):
     run(["dvc", "remote", "add", "-f", "-d", "--local", "ci", str(remote)], cwd=clone)
     run(["dvc", "pull"], cwd=clone)
     restored = clone / f"results/smoke/{PAPER}/models"
-    assert {f.name: f.read_bytes() for f in restored.iterdir()} == trained
+    assert files(restored) == trained
     # DVC's checkout order is arbitrary: make the worst case explicit (models older than data)
     past = time.time() - 3600
-    for f in restored.iterdir():
+    for f in restored.rglob("*"):
         os.utime(f, (past, past))
     assert TRAIN_RULE in jobs(snakemake(clone, "-n").stdout)  # plain snakemake would retrain
 
     snakemake(clone, "--touch")
     p = snakemake(clone)
     assert TRAIN_RULE not in jobs(p.stdout), p.stdout
-    assert {f.name: f.read_bytes() for f in restored.iterdir()} == trained
+    assert files(restored) == trained
     assert json.loads((clone / f"results/smoke/{PAPER}/metrics.json").read_text()) == metrics
