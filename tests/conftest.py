@@ -3,9 +3,11 @@
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = (
@@ -68,3 +70,17 @@ def run(cmd, cwd, check=True, merge=False, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
+    """`snakemake <paper> report` in a project copy with only `paper` enabled and `smoke`
+    merged over its smoke config; returns the paper's results folder."""
+    tiny = project / "tiny.yaml"  # --configfile keeps the numbers' types
+    tiny.write_text(yaml.safe_dump({"papers": [paper], "overrides": {paper: {"smoke": smoke}}}))
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(tiny)]
+    p = subprocess.run(
+        [*cmd, "--", paper, "report"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return project / "results" / "smoke" / paper

@@ -20,6 +20,7 @@ from reprise.papers.cecu2si2.lineshapes import gold_edge
 from reprise.papers.cecu2si2.model import hybridised
 from reprise.papers.cecu2si2.steps import STEPS
 from reprise.runtime import Runtime
+from tests.conftest import build_tiny_paper
 
 # A coarse beamtime: every step runs in about a second.
 TINY = {
@@ -328,30 +329,7 @@ def test_low_counts_give_failed_fits_or_wide_errors_not_exceptions(tmp_path, cou
 @pytest.mark.slow
 def test_snakemake_builds_the_cecu2si2_dag_end_to_end_at_tiny_size(project_copy):
     """`snakemake cecu2si2 report` in a copy of the project with a tiny beamtime."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    tiny = project_copy / "tiny.yaml"  # --configfile keeps the numbers' types
-    tiny.write_text(
-        yaml.safe_dump({"papers": ["cecu2si2"], "overrides": {"cecu2si2": {"smoke": TINY}}})
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "--configfile",
-        str(tiny),
-        "--",
-        "cecu2si2",
-        "report",
-    ]
-    p = subprocess.run(cmd, cwd=project_copy, env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    out = project_copy / "results" / "smoke" / "cecu2si2"
+    out = build_tiny_paper(project_copy, "cecu2si2", TINY)
     for name in ("fermi_surface", "kz_map", "kf_vs_kz", "cuts", "edcs", "hybridisation"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     table = pd.read_parquet(out / "tables" / "band_parameters.parquet")

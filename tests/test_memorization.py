@@ -4,14 +4,10 @@ summary tables, and the whole DAG at a tiny size."""
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import torch
-import yaml
 from torch import nn
 
 from reprise.data.prepared import ImageData
@@ -20,6 +16,7 @@ from reprise.papers.memorization import evaluate as summary
 from reprise.papers.memorization.runs import training_labels
 from reprise.papers.memorization.te import TemporalEnsemble, TESchedule
 from reprise.training import Batch
+from tests.conftest import build_tiny_paper
 from tests.tiny_runs import TINY
 
 
@@ -168,21 +165,7 @@ def test_summary_metrics_from_hand_made_tables():
 @pytest.mark.slow
 def test_snakemake_builds_the_memorization_dag_end_to_end_at_tiny_size(project_copy):
     """`snakemake memorization report` in a copy of the project with tiny runs."""
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    tiny = project_copy / "tiny.yaml"
-    tiny.write_text(
-        yaml.safe_dump({"papers": ["memorization"], "overrides": {"memorization": {"smoke": TINY}}})
-    )
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(tiny)]
-    p = subprocess.run(
-        [*cmd, "--", "memorization", "report"],
-        cwd=project_copy,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    out = project_copy / "results" / "smoke" / "memorization"
+    out = build_tiny_paper(project_copy, "memorization", TINY)
     for name in ("accuracy_curves", "grad_norm", "complexity", "te_curves", "best_final"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())

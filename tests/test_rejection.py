@@ -3,9 +3,6 @@
 corruptions, baselines, and the paper's DAG end to end at a tiny size."""
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -19,6 +16,7 @@ from reprise.papers.rejection.baselines import FeatureBaselines
 from reprise.papers.rejection.corruptions import corrupt
 from reprise.papers.rejection.rr import confidences, rectified, rr_loss
 from reprise.papers.rejection.runs import parse_run
+from tests.conftest import build_tiny_paper
 
 LN3, LN4 = math.log(3.0), math.log(4.0)
 
@@ -234,21 +232,7 @@ TINY = {
 @pytest.mark.slow
 def test_snakemake_builds_the_rejection_dag_end_to_end_at_tiny_size(project_copy):
     """`snakemake rejection report` in a copy of the project with two epochs and short attacks."""
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    tiny = project_copy / "tiny.yaml"
-    tiny.write_text(
-        yaml.safe_dump({"papers": ["rejection"], "overrides": {"rejection": {"smoke": TINY}}})
-    )
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(tiny)]
-    p = subprocess.run(
-        [*cmd, "--", "rejection", "report"],
-        cwd=project_copy,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    out = project_copy / "results" / "smoke" / "rejection"
+    out = build_tiny_paper(project_copy, "rejection", TINY)
     for name in ("con_rcon_histograms", "roc_curves", "auc_table", "corruptions"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     scores = pd.read_parquet(out / "tables" / "scores" / "cnn" / "pgd_at_rr.parquet")
