@@ -7,6 +7,7 @@ message (key, value, what is allowed) before any job runs, whichever entry point
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,19 @@ def load_yaml(path: str | Path) -> Any:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        return yaml.safe_load(path.read_text())
+        return copy.deepcopy(_parse_yaml(path.resolve(), path.stat().st_mtime_ns))
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
+
+
+# Every snakemake start validates ~40 config and schema files, some several times: libyaml
+# and a cache keyed by modification time keep that to a fraction of the no-op run.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _parse_yaml(path: Path, mtime_ns: int) -> Any:
+    return yaml.load(path.read_text(), Loader=_LOADER)
 
 
 def schema(name: str, project_dir: Path = Path(".")) -> dict:
