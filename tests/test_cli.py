@@ -1,6 +1,9 @@
 """The `reprise` command: one clear error, exit 2, no partial output."""
 
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -89,3 +92,15 @@ def test_report_prints_table(capsys):
     assert cli.main(["report", "--results", "/nonexistent"]) == 0
     out = capsys.readouterr().out
     assert "pgd-at-memorizes-random-labels" in out and "not run" in out
+
+
+def test_torch_is_imported_only_for_steps_that_declare_it(tmp_path):
+    """A torch=True step sets up a loaded torch (seed, threads, device); a paper's steps
+    module alone does not import torch, so its evaluate and figure steps start fast."""
+    for paper in ("memorization", "rejection", "cecu2si2"):
+        code = f"import sys, reprise.papers.{paper}.steps; print('torch' in sys.modules)"
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert p.stdout.strip() == "False", (paper, p.stderr)
+    train = [sys.executable, "-m", "reprise", *_train_args(tmp_path)]
+    p = subprocess.run(train, capture_output=True, text=True, check=True)
+    assert re.search(r"memorization train-labels: params=.* device=cpu$", p.stderr, re.M), p.stderr

@@ -200,6 +200,8 @@ def run_step(slug: str, argv: list[str]) -> int:
     inputs = step.bind("input", _grouped(args.input))
     outputs = step.bind("output", _grouped(args.output))
     resume = Resume(resume_dir(_flat(outputs)[0]), fingerprint(params, args.seed, _flat(inputs)))
+    if step.torch:
+        import torch  # noqa: F401  (before setup: it seeds and configures a loaded torch)
     rt = Runtime(args.threads, args.seed, args.device, resume).setup()
     log.info(
         "%s %s: params=%s threads=%d seed=%d device=%s",

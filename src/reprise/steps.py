@@ -3,6 +3,10 @@
 A step is a function (params, inputs, outputs, runtime) -> None that reads the named input
 files and writes every named output atomically. The CLI checks the names and the files
 before the step runs, so a wrong call fails with one message and touches nothing.
+
+A step declared with `torch=True` gets torch imported before the runtime is set up (seed,
+threads, deterministic kernels, device); the others skip the ~2.5 s import unless their
+module imports torch itself.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class Step:
     inputs: tuple[str, ...]  # a name ending in "*" takes a list of files
     outputs: tuple[str, ...]
     help: str
+    torch: bool = False
 
     def bind(self, kind: str, given: dict[str, list[str]]) -> dict[str, Path | list[Path]]:
         declared = self.inputs if kind == "input" else self.outputs
@@ -50,10 +55,13 @@ class Step:
 class Steps(dict[str, Step]):
     """`STEPS = Steps()` then `@STEPS.register(inputs=(...), outputs=(...))`."""
 
-    def register(self, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()):
+    def register(
+        self, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = (), torch: bool = False
+    ):
         def deco(fn):
             name = fn.__name__.rstrip("_").replace("_", "-")
-            self[name] = Step(fn, tuple(inputs), tuple(outputs), (fn.__doc__ or "").strip())
+            doc = (fn.__doc__ or "").strip()
+            self[name] = Step(fn, tuple(inputs), tuple(outputs), doc, torch)
             return fn
 
         return deco

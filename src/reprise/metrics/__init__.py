@@ -1,6 +1,8 @@
-"""Evaluation: clean/robust accuracy of a model, and the score metrics papers report."""
+"""Evaluation: clean/robust accuracy of a model, and the score metrics papers report.
 
-from reprise.metrics.accuracy import accuracy, predict
+The score metrics are numpy-only; `accuracy` and `predict` load torch when first used, so a
+step that only scores tables (evaluate, figures) starts without torch."""
+
 from reprise.metrics.scores import (
     accuracy_vs_rejection,
     confidence_histogram,
@@ -18,3 +20,11 @@ __all__ = [
     "threshold_at_tpr",
     "tpr_at_fpr",
 ]
+
+
+def __getattr__(name):
+    if name in ("accuracy", "predict"):
+        from reprise.metrics import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,6 @@ train-te (one run × dataset) -> attack-te (per dataset: best and final checkpoi
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import pandas as pd
@@ -19,22 +18,6 @@ from reprise.steps import Steps
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
-
-
-def torch_step(fn):
-    """Training and attack steps import torch when they run, so evaluate and the figures
-    stay torch-free (~2.5 s less per process); once torch is loaded the runtime is set up
-    again, so torch gets the step's seed, threads and determinism too."""
-
-    @functools.wraps(fn)
-    def run(params, inputs, outputs, rt):
-        import torch  # noqa: F401
-
-        rt.setup()
-        log.info("torch loaded: device %s, %d thread(s), seed %d", rt.device, rt.threads, rt.seed)
-        return fn(params, inputs, outputs, rt)
-
-    return run
 
 
 def _fit(section, method_name, train, test, outputs, rt, run: dict, accel):
@@ -66,8 +49,7 @@ def _fit(section, method_name, train, test, outputs, rt, run: dict, accel):
     return model.cpu(), ckpt_dir
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "history"))
-@torch_step
+@STEPS.register(inputs=("train", "test"), outputs=("model", "history"), torch=True)
 def train_labels(params, inputs, outputs, rt):
     """PGD-AT or TRADES on true or random labels (noise rate, fixed by seed, saved with the
     model); the table logs clean/robust train (as trained) and test accuracy and the squared
@@ -91,8 +73,7 @@ def train_labels(params, inputs, outputs, rt):
     save_model(outputs["model"], model, **run, train_labels=train.y.clone())
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "best", "history"))
-@torch_step
+@STEPS.register(inputs=("train", "test"), outputs=("model", "best", "history"), torch=True)
 def train_te(params, inputs, outputs, rt):
     """PGD-AT, PGD-AT+TE, TRADES or TRADES+TE; keeps the final model and the checkpoint of
     the best PGD test accuracy (the per-epoch monitor)."""
@@ -115,8 +96,7 @@ def train_te(params, inputs, outputs, rt):
     save_checkpoint(outputs["best"], {**best, **run, "checkpoint": "best"})
 
 
-@STEPS.register(inputs=("models*", "test"), outputs=("table",))
-@torch_step
+@STEPS.register(inputs=("models*", "test"), outputs=("table",), torch=True)
 def attack_te(params, inputs, outputs, rt):
     """Natural, PGD-20 and CW-20 test accuracy of each best and final TE checkpoint."""
     from reprise.attacks import PGD
@@ -141,8 +121,7 @@ def attack_te(params, inputs, outputs, rt):
     write_table(outputs["table"], pd.DataFrame(rows))
 
 
-@STEPS.register(inputs=("models*", "train"), outputs=("table",))
-@torch_step
+@STEPS.register(inputs=("models*", "train"), outputs=("table",), torch=True)
 def complexity_(params, inputs, outputs, rt):
     """The complexity measures of each random-label-experiment model, on its training
     samples with the labels it was trained on."""

@@ -10,27 +10,24 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-import torch
 
-from reprise.attacks import PGD
-from reprise.data.prepared import ImageData, load_split, save_split
 from reprise.errors import ConfigError
 from reprise.io import read_table, write_json, write_table
-from reprise.models import build_model, load_model, save_model
 from reprise.papers.rejection import analysis
-from reprise.papers.rejection.corruptions import corrupt as apply_corruption
-from reprise.papers.rejection.corruptions import split_name
-from reprise.papers.rejection.rr import RectifiedRejection
 from reprise.papers.rejection.runs import parse_run
-from reprise.papers.rejection.scoring import score_model
 from reprise.steps import Steps
-from reprise.training import BEST, CCAT, PGDAT, TRADES, TrainConfig, fit
+
+# The torch steps (train, corrupt, score) import the core and torch inside, so that
+# evaluate and figures start without torch (~2.5 s a process).
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
 
 
-def _load(path, params) -> ImageData:
+def _load(path, params):
+    """A prepared split (an ImageData) as the config's `data:` section says."""
+    from reprise.data.prepared import load_split
+
     d = params["data"]
     return load_split(path, size=d.get("size"), channels=d.get("channels"))
 
@@ -44,6 +41,10 @@ def _one_run(params) -> tuple[str, dict, str]:
 
 
 def make_method(framework: str, rr: bool, params):
+    from reprise.attacks import PGD
+    from reprise.papers.rejection.rr import RectifiedRejection
+    from reprise.training import CCAT, PGDAT, TRADES
+
     hooks = []
     if rr:
         cfg = params["rr"]
@@ -57,10 +58,14 @@ def make_method(framework: str, rr: bool, params):
     return CCAT(PGD.from_config(cfg["attack"]), cfg["rho"], cfg["ratio"], hooks=hooks)
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "history"))
+@STEPS.register(inputs=("train", "test"), outputs=("model", "history"), torch=True)
 def train(params, inputs, outputs, rt):
     """Adversarial training of one backbone by one framework, ± the RR head; keeps the
     checkpoint of best robust test accuracy when train.monitor.best_by says so (the paper)."""
+    from reprise.attacks import PGD
+    from reprise.models import build_model, load_model, save_model
+    from reprise.training import BEST, TrainConfig, fit
+
     backbone, model_cfg, run = _one_run(params)
     framework, rr = parse_run(run)
     train_data, test = _load(inputs["train"], params), _load(inputs["test"], params)
@@ -91,10 +96,16 @@ def train(params, inputs, outputs, rt):
         save_model(outputs["model"], model, epoch=cfg.epochs, run=run, backbone=backbone)
 
 
-@STEPS.register(inputs=("test",), outputs=("corrupted*",))
+@STEPS.register(inputs=("test",), outputs=("corrupted*",), torch=True)
 def corrupt(params, inputs, outputs, rt):
     """The procedural corruptions of the test split, one prepared split file each, named
     <corruption>-<severity>.pt (the smoke stand-in for CIFAR-10-C)."""
+    import torch
+
+    from reprise.data.prepared import save_split
+    from reprise.papers.rejection.corruptions import corrupt as apply_corruption
+    from reprise.papers.rejection.corruptions import split_name
+
     cfg = params["corruptions"]
     if cfg["source"] != "procedural":
         raise ConfigError(f"corruptions.source = {cfg['source']!r}: only 'procedural' is made here")
@@ -107,10 +118,15 @@ def corrupt(params, inputs, outputs, rt):
         save_split(path, (x * 255).round().to(torch.uint8), test.y, test.classes)
 
 
-@STEPS.register(inputs=("model", "train", "test", "corrupted*"), outputs=("scores",))
+@STEPS.register(inputs=("model", "train", "test", "corrupted*"), outputs=("scores",), torch=True)
 def score(params, inputs, outputs, rt):
     """Every score (Con, R-Con, T-Con, energy, KD, LID, GDA) of every input of one model:
     calibration (training) inputs, clean and attacked test inputs, corrupted test inputs."""
+    import torch
+
+    from reprise.models import load_model
+    from reprise.papers.rejection.scoring import score_model
+
     backbone, _, run = _one_run(params)
     framework, rr = parse_run(run)
     model, _ = load_model(inputs["model"])
