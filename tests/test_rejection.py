@@ -12,7 +12,7 @@ import yaml
 
 from reprise.errors import ConfigError
 from reprise.papers.rejection import METRICS, analysis
-from reprise.papers.rejection.baselines import FeatureBaselines
+from reprise.metrics.detectors import FeatureBaselines
 from reprise.papers.rejection.corruptions import corrupt
 from reprise.papers.rejection.rr import confidences, rectified, rr_loss
 from reprise.papers.rejection.runs import parse_run

@@ -32,7 +32,7 @@ from reprise.attacks import CW, PGD, attack_dataset, forward, multitarget
 from reprise.data.prepared import ImageData
 from reprise.errors import ConfigError
 from reprise.models.base import evaluating
-from reprise.papers.rejection.baselines import FeatureBaselines, energy
+from reprise.metrics.detectors import FeatureBaselines, energy
 from reprise.papers.rejection.rr import confidences, has_rr_head, rectified
 
 log = logging.getLogger("reprise")

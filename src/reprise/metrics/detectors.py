@@ -1,4 +1,5 @@
-"""Baseline scores for telling correct from wrong predictions, from logits and features.
+"""Feature-space detectors (core: the rejection, poisoning and LiBRe papers use them): scores
+that tell correct from wrong predictions, or clean from adversarial or poisoned inputs.
 
 Each is fitted on the penultimate features of correctly classified clean reference inputs
 (training data) and scores every input so that higher means "more likely correct":
