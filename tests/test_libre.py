@@ -1,0 +1,215 @@
+"""LiBRe: the batched ensemble pass, the noise hinge, fine-tuning (resume, what it trains),
+the scores and the detection table."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from reprise.errors import CheckpointError, ConfigError
+from reprise.models import build_model
+from reprise.papers.libre import analysis
+from reprise.papers.libre import model as bayes
+from reprise.papers.libre.finetune import finetune, hinge, member_lr, noisy_copies
+from reprise.papers.libre.stacked import Members, member_parameters
+from reprise.resume import Resume
+
+NOISE = {"eps": "16/255", "min": 0.5, "max": 2.0, "blur_prob": 0.5,
+         "blur_kernels": [3], "blur_sigma": [0.5, 1.5]}  # fmt: skip
+FT = {"epochs": 2, "batch_size": 32, "lr": 0.05, "ft_lr": 0.005, "momentum": 0.9,
+      "weight_decay": 1e-4, "noise": NOISE}  # fmt: skip
+
+
+def scramble(model):
+    """Give every member its own weights (as after fine-tuning)."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, Members) and m.posterior == "ensemble":
+                m.value.add_(0.1 * torch.randn_like(m.value))
+    return model
+
+
+def member_copy(dnn, refined, c: int, layers: int):
+    """Member c as a plain network: the DNN with member c's weights in its last layers."""
+    net = copy.deepcopy(dnn)
+    _, last = bayes.split(net, layers)
+    plain = [m for p in last for m in p.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.BatchNorm2d | nn.GroupNorm)]
+    stacked = [m for m in refined.block.modules() if hasattr(m, "weight") and isinstance(m.weight, Members)]
+    assert len(plain) == len(stacked)
+    for p, s in zip(plain, stacked, strict=True):
+        p.weight.data.copy_(s.weight()[c])
+        if p.bias is not None:
+            p.bias.data.copy_(s.bias()[c])
+        if isinstance(p, nn.BatchNorm2d):
+            n = p.num_features
+            p.running_mean.copy_(s.running_mean[c * n : (c + 1) * n])
+            p.running_var.copy_(s.running_var[c * n : (c + 1) * n])
+    return net.eval()
+
+
+@pytest.mark.parametrize(
+    "arch, opts, layers, shape",
+    [
+        ("small_cnn", {"width": 0.25, "in_channels": 1}, 8, (1, 8, 8)),
+        ("resnet18", {"width": 0.0625, "norm": "bn"}, 3, (3, 16, 16)),
+        ("resnet18", {"width": 0.0625, "norm": "gn"}, 3, (3, 16, 16)),
+    ],
+)
+def test_batched_members_equal_a_loop_over_members(arch, opts, layers, shape):
+    torch.manual_seed(0)
+    dnn = build_model(arch, 10, **opts).eval()
+    refined = scramble(bayes.Refined(copy.deepcopy(dnn), 4, "ensemble", layers)).eval()
+    x = torch.rand(6, *shape)
+    with torch.no_grad():
+        z = refined.features(x)
+        pen, _ = refined.split(z)
+        probs = []
+        for c in range(4):
+            net = member_copy(dnn, refined, c, layers)
+            assert torch.allclose(pen[:, c], net.features(x), atol=1e-5)
+            probs.append(torch.softmax(net(x), 1))
+        mean = torch.stack(probs).mean(0)
+        assert torch.allclose(refined.head(z).exp(), mean, atol=1e-5)
+        # the score: the variance over members of each member's pre-pool map
+        u = refined.uncertainty(z)
+        assert u.shape == (6,) and (u > 0).all()
+
+
+def test_a_fresh_refinement_is_the_pretrained_network():
+    torch.manual_seed(0)
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1).eval()
+    x = torch.rand(5, 1, 8, 8)
+    for model in (bayes.Refined(dnn, 3, "ensemble", 8), bayes.Refined(dnn, 3, "ensemble", None)):
+        with torch.no_grad():
+            z = model.eval().features(x)
+            assert torch.allclose(model.head(z).exp(), torch.softmax(dnn(x), 1), atol=1e-5)
+            assert model.uncertainty(z).abs().max() < 1e-10
+
+
+def test_noise_hinge_by_hand():
+    torch.manual_seed(0)
+    z = torch.randn(5, 2, 7)  # two members: the pair is always (0, 1) or (1, 0)
+    loss, m = hinge(z, gamma=1.5)
+    by_hand = ((z[:, 0] - z[:, 1]) ** 2).mean(1)
+    assert torch.allclose(m, by_hand)
+    assert torch.isclose(loss, torch.clamp(1.5 - by_hand, min=0).mean())
+    # with many members the pair is distinct and uniform
+    z = torch.arange(10.0).view(1, 10, 1).expand(4000, 10, 1)
+    _, m = hinge(z, 0.0)
+    assert (m > 0).all()  # never a == b
+    assert abs(m.mean().item() - 18.33) < 1.0  # E (a − b)² over distinct pairs of 0..9
+
+
+def test_noisy_copies_stay_in_the_box_and_bound():
+    torch.manual_seed(0)
+    x = torch.rand(16, 1, 8, 8)
+    for _ in range(5):
+        noisy = noisy_copies(x, {**NOISE, "blur_prob": 0.0})
+        assert noisy.min() >= 0 and noisy.max() <= 1
+        assert (noisy - x).abs().max() <= 2 * 16 / 255 + 1e-6
+
+
+def test_member_rate_is_cosine_from_lr_to_ft_lr():
+    assert member_lr(FT, 0) == pytest.approx(0.05)
+    assert member_lr(FT, 2) == pytest.approx(0.005)
+    assert member_lr(FT, 1) == pytest.approx((0.05 + 0.005) / 2)
+
+
+def test_members_get_their_own_optimiser():
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    refined = bayes.Refined(dnn, 3, "ensemble", 2)
+    own = member_parameters(refined)
+    assert own and all(p.shape[0] == 3 for p in own)
+    mf = bayes.Refined(dnn, 3, "mean_field", 2)
+    assert {p.shape for p in member_parameters(mf)} == {p.shape for p in dnn.body[-2].parameters()}
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    from tests.core_data import digits
+
+    return digits("train").subset(96), digits("test").subset(64)
+
+
+def test_finetune_trains_disagreement_on_noise_and_resumes(tiny_data, tmp_path):
+    train, test = tiny_data
+    method = {"kind": "libre", "members": 4, "layers": 8, "alpha": 1.0, "gamma": 0.5}
+
+    def fresh():
+        torch.manual_seed(0)
+        dnn = build_model("small_cnn", 10, width=0.25, in_channels=1)
+        return bayes.build("libre", dnn, method)
+
+    torch.manual_seed(1)
+    full = fresh()
+    rows = finetune(full, train, FT, method, seed=0, test=test)
+    assert rows[-1]["disagreement"] > rows[0]["disagreement"] > 0
+
+    class Killed(Exception):
+        pass
+
+    resume = Resume(tmp_path / "state", "k")
+
+    class KillAfterFirst(Resume):
+        def save(self, state):
+            resume.save(state)
+            raise Killed
+
+    torch.manual_seed(1)
+    with pytest.raises(Killed):
+        finetune(fresh(), train, FT, method, seed=0, resume=KillAfterFirst(), test=test)
+    torch.manual_seed(99)  # the saved RNG state, not this one, continues the run
+    resumed = fresh()
+    rows2 = finetune(resumed, train, FT, method, seed=0, resume=resume, test=test)
+    assert rows2 == rows
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_mc_dropout_samples_differ_and_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    mc = bayes.build("mc_dropout", dnn, {"members": 5, "dropout": 0.2, "layers": None}).eval()
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        z = mc.features(x)
+        assert (mc.uncertainty(z) > 0).all() and (mc.softmax_variance(z) > 0).all()
+    path = tmp_path / "m.pt"
+    bayes.save(path, mc, dnn.spec, "mc_dropout", {"members": 5, "dropout": 0.2, "layers": None})
+    loaded, _ = bayes.load(path)
+    assert type(loaded).__name__ == "MCDropout" and loaded.members == 5
+
+
+def test_bad_inputs_fail_clearly(tmp_path):
+    from reprise.io import save_checkpoint
+
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    with pytest.raises(ConfigError, match="layers"):
+        bayes.Refined(dnn, 3, "ensemble", 99)
+    with pytest.raises(ConfigError, match="posterior"):
+        bayes.Refined(dnn, 3, "laplace", 2)
+    with pytest.raises(ConfigError, match="kind"):
+        bayes.build("swag", dnn, {"members": 3})
+    path = tmp_path / "x.pt"
+    save_checkpoint(path, {"state_dict": {}})
+    with pytest.raises(CheckpointError, match="LiBRe"):
+        bayes.load(path)
+
+
+def test_detection_table_orients_uncertainty_towards_adversarial():
+    rng = np.random.default_rng(0)
+    n = 200
+    rows = []
+    for name, shift in (("clean", 0.0), ("pgd", 3.0), ("fgsm", -3.0)):
+        rows.append(pd.DataFrame({"method": "libre", "score": "feature_var", "input": name,
+                                  "idx": np.arange(n), "y": 0, "correct": True,
+                                  "uncertainty": rng.normal(shift, 1, n), "linf": 0.0}))  # fmt: skip
+    table = analysis.detection_table(pd.concat(rows))
+    auroc = dict(zip(table["input"], table["auroc"], strict=True))
+    assert auroc["pgd"] > 0.95 and auroc["fgsm"] < 0.05
+    assert table.loc[table["input"] == "pgd", "paper_auroc"].item() == 0.9936
+    assert (table["tpr_at_fpr_1"] <= table["tpr_at_fpr_10"]).all()
