@@ -37,8 +37,15 @@ def member_copy(dnn, refined, c: int, layers: int):
     """Member c as a plain network: the DNN with member c's weights in its last layers."""
     net = copy.deepcopy(dnn)
     _, last = bayes.split(net, layers)
-    plain = [m for p in last for m in p.modules() if isinstance(m, nn.Conv2d | nn.Linear | nn.BatchNorm2d | nn.GroupNorm)]
-    stacked = [m for m in refined.block.modules() if hasattr(m, "weight") and isinstance(m.weight, Members)]
+    plain = [
+        m
+        for p in last
+        for m in p.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear | nn.BatchNorm2d | nn.GroupNorm)
+    ]
+    stacked = [
+        m for m in refined.block.modules() if hasattr(m, "weight") and isinstance(m.weight, Members)
+    ]
     assert len(plain) == len(stacked)
     for p, s in zip(plain, stacked, strict=True):
         p.weight.data.copy_(s.weight()[c])
@@ -205,9 +212,10 @@ def test_detection_table_orients_uncertainty_towards_adversarial():
     n = 200
     rows = []
     for name, shift in (("clean", 0.0), ("pgd", 3.0), ("fgsm", -3.0)):
+        u = rng.normal(shift, 1, n)
         rows.append(pd.DataFrame({"method": "libre", "score": "feature_var", "input": name,
                                   "idx": np.arange(n), "y": 0, "correct": True,
-                                  "uncertainty": rng.normal(shift, 1, n), "linf": 0.0}))  # fmt: skip
+                                  "uncertainty": u, "linf": 0.0}))  # fmt: skip
     table = analysis.detection_table(pd.concat(rows))
     auroc = dict(zip(table["input"], table["auroc"], strict=True))
     assert auroc["pgd"] > 0.95 and auroc["fgsm"] < 0.05

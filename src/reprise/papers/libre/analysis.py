@@ -77,7 +77,8 @@ def clean_accuracy(scores: pd.DataFrame) -> pd.DataFrame:
 
 def auroc_of(detection: pd.DataFrame, method: str, score: str, name: str) -> float | None:
     row = detection[
-        (detection["method"] == method) & (detection["score"] == score) & (detection["input"] == name)
+        (detection["method"] == method)
+        & (detection["score"] == score)
+        & (detection["input"] == name)
     ]
     return float(row["auroc"].iloc[0]) if len(row) else None
-

@@ -55,7 +55,12 @@ class DNNScores:
 
     @torch.no_grad()
     def _features(self, x):
-        z = torch.cat([self.dnn.features(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+        z = torch.cat(
+            [
+                self.dnn.features(x[i : i + self.batch_size])
+                for i in range(0, len(x), self.batch_size)
+            ]
+        )
         return z, self.dnn.head(z).argmax(1)
 
     def __call__(self, x):

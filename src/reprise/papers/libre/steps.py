@@ -117,7 +117,9 @@ def transfer(params, inputs, outputs, rt):
         if name not in cfg["attacks"]:
             raise ConfigError(f"evaluation.transfer names {name!r}, not an evaluation.attacks key")
         torch.manual_seed(zlib.crc32(name.encode()))
-        out[name] = attack_all(net.eval(), test, build_attack(name, cfg["attacks"][name]), cfg["batch_size"])
+        out[name] = attack_all(
+            net.eval(), test, build_attack(name, cfg["attacks"][name]), cfg["batch_size"]
+        )
     save_checkpoint(outputs["adversarial"], out)
 
 
@@ -135,13 +137,17 @@ def score(params, inputs, outputs, rt):
     from reprise.papers.libre import model as bayes
     from reprise.papers.libre.scoring import DNNScores, bayesian_scores, score_method
 
-    method = _one(params, "detectors")[0]
+    if len(params["detectors"]) != 1:
+        raise ConfigError("this step takes one detector (the rule narrows detectors)")
+    method = params["detectors"][0]
     cfg = params["evaluation"]
     test = _load(inputs["test"], params).subset(cfg["test_size"])
     transfer = load_checkpoint(inputs["transfer"])
     if method == "dnn":
         model, _ = load_model(inputs["model"])
-        scorer = DNNScores(model, _load(inputs["train"], params), cfg["baselines"], cfg["batch_size"])
+        scorer = DNNScores(
+            model, _load(inputs["train"], params), cfg["baselines"], cfg["batch_size"]
+        )
     else:
         model, _ = bayes.load(inputs["model"])
         scorer = lambda x: bayesian_scores(model, x, cfg["batch_size"])  # noqa: E731
