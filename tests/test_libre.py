@@ -132,7 +132,8 @@ def test_members_get_their_own_optimiser():
     own = member_parameters(refined)
     assert own and all(p.shape[0] == 3 for p in own)
     mf = bayes.Refined(dnn, 3, "mean_field", 2)
-    assert {p.shape for p in member_parameters(mf)} == {p.shape for p in dnn.body[-2].parameters()}
+    psi = member_parameters(mf)  # ψ only: μ continues the pre-trained weights
+    assert [p.shape for p in psi] == [p.shape for p in dnn.body[-2].parameters()]
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +222,52 @@ def test_detection_table_orients_uncertainty_towards_adversarial():
     assert auroc["pgd"] > 0.95 and auroc["fgsm"] < 0.05
     assert table.loc[table["input"] == "pgd", "paper_auroc"].item() == 0.9936
     assert (table["tpr_at_fpr_1"] <= table["tpr_at_fpr_10"]).all()
+
+
+TINY = {
+    "pretrain": {"epochs": 1},
+    "methods": {
+        "libre": {"kind": "libre", "members": 3, "layers": 2, "alpha": 1.0, "gamma": 0.5},
+        "no_hinge": {"kind": "libre", "members": 3, "layers": 2, "alpha": 0.0, "gamma": 0.5},
+        "mc_dropout": {"kind": "mc_dropout", "members": 3, "dropout": 0.2, "layers": 2},
+    },
+    "detectors": ["libre", "no_hinge", "mc_dropout", "dnn"],
+    "finetune": {"epochs": 1},
+    "evaluation": {
+        "test_size": 40,
+        "batch_size": 40,
+        "attacks": {
+            "fgsm": {"kind": "fgsm", "eps": "16/255"},
+            "pgd": {"kind": "pgd", "eps": "16/255", "step_size": "4/255", "steps": 2},
+            "cw": {"kind": "pgd", "loss": "cw", "eps": "16/255", "step_size": "4/255", "steps": 2},
+        },
+        "transfer": ["pgd"],
+        "spsa": {"methods": ["libre"], "size": 10,
+                 "attack": {"kind": "spsa", "eps": "16/255", "steps": 1, "samples": 4}},  # fmt: skip
+        "adaptive": {"methods": ["libre"], "lambda": 1.0, "attacks": ["pgd"]},
+        "baselines": {"kd": {"gamma": None, "per_class": 50}, "lid": {"k": 5, "references": 200},
+                      "gda": {"ridge": 1.0e-6}},  # fmt: skip
+    },
+    "cost": {"batch_size": 40, "repeats": 1},
+}
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_libre_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake libre report` in a copy of the project, one epoch and two-step attacks."""
+    import yaml
+
+    from reprise.papers.libre.metrics import METRICS
+    from tests.conftest import build_tiny_paper
+
+    out = build_tiny_paper(project_copy, "libre", TINY)
+    for name in ("auroc_table", "tpr_at_fpr", "uncertainty_densities", "roc_curves"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    detection = pd.read_parquet(out / "tables" / "detection.parquet")
+    libre = set(detection.loc[detection["method"] == "libre", "input"])
+    assert {"fgsm", "pgd", "cw", "transfer-pgd", "spsa", "adaptive-pgd"} <= libre
+    assert set(detection["score"]) == {"feature_var", "softmax_var", "kd", "lid"}
+    metrics = yaml.safe_load((out / "metrics.json").read_text())
+    assert set(metrics) == set(METRICS.keys())
+    assert metrics["top1_dnn"] is not None and metrics["libre_white_box_attacks_run"] == 3
+    assert "**libre-detects-most-attacks**" in (out.parent / "REPORT.md").read_text()

@@ -153,5 +153,11 @@ def stack(module: nn.Module, members: int, posterior: str) -> nn.Module:
 
 
 def member_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """The parameters that belong to Members (the ensemble's or posterior's own)."""
-    return [p for m in module.modules() if isinstance(m, Members) for p in m.parameters()]
+    """The parameters new to the posterior, which get their own learning rate: an ensemble's
+    copies, or a mean-field posterior's ψ (its μ continues the pre-trained weights, as in the
+    authors' code)."""
+    own = []
+    for m in module.modules():
+        if isinstance(m, Members):
+            own.append(m.value if m.posterior == "ensemble" else m.psi)
+    return own
