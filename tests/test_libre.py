@@ -242,11 +242,17 @@ TINY = {
             "cw": {"kind": "pgd", "loss": "cw", "eps": "16/255", "step_size": "4/255", "steps": 2},
         },
         "transfer": ["pgd"],
-        "spsa": {"methods": ["libre"], "size": 10,
-                 "attack": {"kind": "spsa", "eps": "16/255", "steps": 1, "samples": 4}},  # fmt: skip
+        "spsa": {
+            "methods": ["libre"],
+            "size": 10,
+            "attack": {"kind": "spsa", "eps": "16/255", "steps": 1, "samples": 4},
+        },
         "adaptive": {"methods": ["libre"], "lambda": 1.0, "attacks": ["pgd"]},
-        "baselines": {"kd": {"gamma": None, "per_class": 50}, "lid": {"k": 5, "references": 200},
-                      "gda": {"ridge": 1.0e-6}},  # fmt: skip
+        "baselines": {
+            "kd": {"gamma": None, "per_class": 50},
+            "lid": {"k": 5, "references": 200},
+            "gda": {"ridge": 1.0e-6},
+        },  # fmt: skip
     },
     "cost": {"batch_size": 40, "repeats": 1},
 }
