@@ -24,6 +24,7 @@ import torch
 
 from reprise.attacks.suite import build_attack
 from reprise.data.prepared import ImageData
+from reprise.errors import ConfigError
 from reprise.metrics.detectors import FeatureBaselines
 
 log = logging.getLogger("reprise")
@@ -110,6 +111,9 @@ def input_sets(method: str, model, test: ImageData, transfer: dict, cfg: dict):
 
 def score_method(method: str, model, scorer, test: ImageData, transfer: dict, cfg: dict):
     """The whole per-sample table of one method (see the module docstring)."""
+    unknown = set(cfg["adaptive"]["attacks"]) - set(cfg["attacks"])
+    if unknown:
+        raise ConfigError(f"evaluation.adaptive.attacks names {sorted(unknown)}: not attacks")
     frames = []
     for name, x in input_sets(method, model, test, transfer, cfg):
         y = test.y[: len(x)]
