@@ -1,16 +1,13 @@
-"""Fitted values against the simulation's ground truth: the metrics the claims read and the
-per-band table of V, ε_f, m* and V0 (fitted ± error, truth, pull)."""
+"""Fitted values against the simulation's ground truth: the per-band table of V, ε_f, m* and
+V0 (fitted ± error, truth, pull). The metrics the claims read are in metrics.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from reprise.papers.cecu2si2 import BANDS
-from reprise.papers.cecu2si2.calibration import fermi_level
 from reprise.papers.cecu2si2.metrics import Fits, mass_ratio
-from reprise.papers.cecu2si2.simulate import axis, fermi_offset
 
 NAN = float("nan")
 
@@ -27,17 +24,6 @@ def _row(band, quantity, unit, value, error, truth) -> dict:
         "difference": diff,
         "pull": diff / error if error and np.isfinite(error) and error > 0 else NAN,
     }
-
-
-def fermi_level_error(truth: dict, calib: xr.Dataset) -> float:
-    """rms over channels and photon energies of calibrated minus simulated E_F (eV)."""
-    m = truth["measurement"]
-    angles = axis(*m["angles"]["range"], m["angles"]["step"])
-    errors = [
-        fermi_level(calib, hv, angles) - fermi_offset(angles, hv, m, m["cut"]["hv"])
-        for hv in calib["hv"].values
-    ]
-    return float(np.sqrt(np.nanmean(np.square(errors))))
 
 
 def summary(t: Fits) -> pd.DataFrame:

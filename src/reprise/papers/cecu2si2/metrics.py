@@ -119,6 +119,14 @@ def inner_potential(t: Fits) -> dict:
 
 @METRICS.metric("fermi_level_rms_error_meV", "rms error of the gold Fermi-level calibration (meV)")
 def fermi_level_error(t: Fits) -> float | None:
-    from reprise.papers.cecu2si2.evaluate import fermi_level_error
+    """rms over channels and photon energies of calibrated minus simulated E_F."""
+    from reprise.papers.cecu2si2.calibration import fermi_level
+    from reprise.papers.cecu2si2.simulate import axis, fermi_offset
 
-    return _finite({"e": 1e3 * fermi_level_error(t.truth, t.calibration)})["e"]
+    m = t.truth["measurement"]
+    angles = axis(*m["angles"]["range"], m["angles"]["step"])
+    errors = [
+        fermi_level(t.calibration, hv, angles) - fermi_offset(angles, hv, m, m["cut"]["hv"])
+        for hv in t.calibration["hv"].values
+    ]
+    return _finite({"e": 1e3 * float(np.sqrt(np.nanmean(np.square(errors))))})["e"]
