@@ -7,11 +7,15 @@ LIBRE_TRAIN, LIBRE_TEST = prepared(LIBRE_DATA, "train"), prepared(LIBRE_DATA, "t
 PAPER_DATA["libre"] = [LIBRE_TRAIN, LIBRE_TEST]
 
 
-def libre_model(detector):
-    """The model a detector scores: the plain DNN (KD, LID) or a fine-tuned refinement."""
-    if detector == "dnn":
-        return result("libre", "models", "pretrained", "dnn.pt")
-    return result("libre", "models", "refined", f"{detector}.pt")
+# The model each detector scores: the plain DNN (KD, LID) or a fine-tuned refinement.
+LIBRE_MODELS = {
+    d: (
+        result("libre", "models", "pretrained", "dnn.pt")
+        if d == "dnn"
+        else result("libre", "models", "refined", f"{d}.pt")
+    )
+    for d in LIBRE["detectors"]
+}
 
 
 wildcard_constraints:
@@ -28,7 +32,7 @@ rule libre_pretrain:
         model=result("libre", "models", "pretrained", "{network}.pt"),
         history=result("libre", "tables", "pretrain", "{network}.parquet"),
     params:
-        cfg=lambda w: step_params("libre", "pretrain", only={"networks": w.network}),
+        cfg=step_params("libre", "pretrain", only={"networks": "network"}),
         io=io_args,
     log:
         log_file("libre", "pretrain", "{network}"),
@@ -50,7 +54,7 @@ rule libre_finetune:
         model=result("libre", "models", "refined", "{method}.pt"),
         history=result("libre", "tables", "finetune", "{method}.parquet"),
     params:
-        cfg=lambda w: step_params("libre", "finetune", only={"methods": w.method}),
+        cfg=step_params("libre", "finetune", only={"methods": "method"}),
         io=io_args,
     log:
         log_file("libre", "finetune", "{method}"),
@@ -85,14 +89,14 @@ rule libre_transfer:
 
 rule libre_score:
     input:
-        model=lambda w: libre_model(w.detector),
+        model=lambda w: LIBRE_MODELS[w.detector],
         train=LIBRE_TRAIN,
         test=LIBRE_TEST,
         transfer=rules.libre_transfer.output.adversarial,
     output:
         scores=result("libre", "tables", "scores", "{detector}.parquet"),
     params:
-        cfg=lambda w: step_params("libre", "score", only={"detectors": w.detector}),
+        cfg=step_params("libre", "score", only={"detectors": "detector"}),
         io=io_args,
     log:
         log_file("libre", "score", "{detector}"),
@@ -107,9 +111,9 @@ rule libre_score:
 
 rule libre_cost:
     input:
-        dnn=libre_model("dnn"),
-        libre=libre_model("libre"),
-        mc_dropout=libre_model("mc_dropout"),
+        dnn=LIBRE_MODELS["dnn"],
+        libre=LIBRE_MODELS["libre"],
+        mc_dropout=LIBRE_MODELS["mc_dropout"],
         test=LIBRE_TEST,
     output:
         cost=result("libre", "tables", "cost.json"),

@@ -7,3 +7,7 @@ two members disagree on uniformly noised inputs; the variance of the members' fe
 detects adversarial inputs. Baselines: MC dropout, last-layer and full mean-field VI, KD and
 LID; attacks: ten white-box attacks, transfer attacks, SPSA and an adaptive attack.
 """
+
+from reprise.papers.libre.metrics import METRICS
+
+__all__ = ["METRICS"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reprise.claims import MetricTable
+from reprise.metric_table import MetricTable
 from reprise.papers.libre.analysis import ITERATIVE, auroc_of
 
 METRICS = MetricTable()

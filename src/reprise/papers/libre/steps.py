@@ -12,24 +12,16 @@ import pandas as pd
 
 from reprise.errors import ConfigError
 from reprise.io import read_table, write_json, write_table
-from reprise.steps import Steps
+from reprise.steps import Steps, one
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
 
 
-def _load(path, params):
-    from reprise.data.prepared import load_split
+def _load(path, params, size=None):
+    from reprise.training.recipe import load_data
 
-    d = params["data"]
-    return load_split(path, size=d.get("size"), channels=d.get("channels"))
-
-
-def _one(params, section: str) -> tuple[str, dict]:
-    """(name, config) of the one entry of a section the rule narrowed to the job's wildcard."""
-    if len(params[section]) != 1:
-        raise ConfigError(f"this step takes one entry of {section} (the rule narrows it)")
-    return next(iter(params[section].items()))
+    return load_data(path, params["data"], size)
 
 
 @STEPS.register(
@@ -47,7 +39,7 @@ def pretrain(params, inputs, outputs, rt):
     from reprise.models import build_model, save_model
     from reprise.training import Standard, TrainConfig, fit
 
-    name, net = _one(params, "networks")
+    name, net = one(params, "networks")
     seed = rt.seed + net.get("seed_offset", 0)
     torch.manual_seed(seed)
     train, test = _load(inputs["train"], params), _load(inputs["test"], params)
@@ -81,7 +73,7 @@ def finetune(params, inputs, outputs, rt):
     from reprise.papers.libre import model as bayes
     from reprise.papers.libre.finetune import finetune as run
 
-    name, method = _one(params, "methods")
+    name, method = one(params, "methods")
     dnn, ckpt = load_model(inputs["dnn"])
     model = bayes.build(method["kind"], dnn, method)
     train, test = _load(inputs["train"], params), _load(inputs["test"], params)
@@ -111,7 +103,7 @@ def transfer(params, inputs, outputs, rt):
 
     cfg = params["evaluation"]
     net, _ = load_model(inputs["model"])
-    test = _load(inputs["test"], params).subset(cfg["test_size"])
+    test = _load(inputs["test"], params, cfg["test_size"])
     out = {}
     for name in cfg["transfer"]:
         if name not in cfg["attacks"]:
@@ -137,11 +129,9 @@ def score(params, inputs, outputs, rt):
     from reprise.papers.libre import model as bayes
     from reprise.papers.libre.scoring import DNNScores, bayesian_scores, score_method
 
-    if len(params["detectors"]) != 1:
-        raise ConfigError("this step takes one detector (the rule narrows detectors)")
-    method = params["detectors"][0]
+    method = one(params, "detectors")
     cfg = params["evaluation"]
-    test = _load(inputs["test"], params).subset(cfg["test_size"])
+    test = _load(inputs["test"], params, cfg["test_size"])
     transfer = load_checkpoint(inputs["transfer"])
     if method == "dnn":
         model, _ = load_model(inputs["model"])
@@ -207,7 +197,7 @@ FIGURES = ("auroc_table", "tpr", "densities", "roc", "cost")
 
 @STEPS.register(
     inputs=("scores*", "detection", "cost"),
-    outputs=FIGURES,
+    outputs=tuple(f"{name}*" for name in FIGURES),
     sections=("plot",),
 )
 def figures(params, inputs, outputs, rt):
