@@ -86,7 +86,8 @@ class Group(nn.Module):
         self.params = nn.ParameterDict(
             {k.replace(".", "/"): nn.Parameter(v) for k, v in params.items()}
         )
-        self.base = copy.deepcopy(models[0]).to("meta")  # the architecture, without weights
+        # the architecture without weights; not a submodule, so not in the state dict
+        object.__setattr__(self, "base", copy.deepcopy(models[0]).to("meta"))
 
     @property
     def size(self) -> int:
@@ -104,13 +105,3 @@ class Group(nn.Module):
     def member(self, g: int) -> dict[str, torch.Tensor]:
         """The state dict of model g (loads into build(**spec))."""
         return {k: v[g].detach().clone() for k, v in self._named().items()}
-
-    def select(self, index: list[int]) -> Group:
-        """A sub-group of the given members (shares nothing with self)."""
-        sub = copy.copy(self)
-        nn.Module.__init__(sub)
-        sub.spec, sub.base = self.spec, self.base
-        sub.params = nn.ParameterDict(
-            {k: nn.Parameter(v.detach()[index].clone()) for k, v in self.params.items()}
-        )
-        return sub

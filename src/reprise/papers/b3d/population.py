@@ -1,7 +1,7 @@
 """The model population: each model's recipe is drawn from its own seed and kept with it.
 
 Even-numbered models are clean, odd-numbered ones backdoored, cycling through the attacks:
-- patch (BadNets): a size×size patch of a random binary pattern at a random position;
+- patch (BadNets): a size×size patch of a random binary pattern in a random corner;
 - blend (Chen et al. 2017): the whole image blended with a random noise pattern, weight alpha.
 The target class, trigger size or blend weight and the poison rate are drawn per model.
 Either trigger is A(x, m, p) = (1 - m)·x + m·p, the form B3D reverse-engineers, so the true
@@ -42,7 +42,8 @@ def draw_recipe(index: int, base_seed: int, shape: tuple[int, int, int], num_cla
         recipe["poison_rate"] = float(rng.uniform(*spec["poison_rate"]))
         if attack == "patch":
             s = int(rng.choice(spec["sizes"]))
-            top, left = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
+            corner = int(rng.integers(4))  # BadNets puts its patch in a corner
+            top, left = (h - s) * (corner // 2), (w - s) * (corner % 2)
             bits = rng.integers(0, 2, size=(c, s, s)).astype(np.float32)
             bits[:, 0, 0] = 1.0  # never an all-dark patch (invisible on dark backgrounds)
             mask[top : top + s, left : left + s] = 1.0

@@ -30,13 +30,17 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
     """cfg: epochs, batch_size, lr, weight_decay. Resumable per epoch; returns the history."""
     masks, patterns, targets, rates = trigger_tensors(recipes)
     opt = torch.optim.Adam(group.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # batch order and poisoning draws from separate streams: a model's batches do not depend
+    # on how many models share its group
     gen = torch.Generator().manual_seed(seed)
+    poison_gen = torch.Generator().manual_seed(seed + 1)
     start, history = 0, []
     state = resume.load() if resume is not None else None
     if state is not None:
         group.load_state_dict(state["group"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
+        poison_gen.set_state(state["poison_gen"])
         set_rng_state(state["rng"])
         start, history = state["epoch"], state["history"]
         log.info("resumed from %s after epoch %d", resume.path, start)
@@ -44,7 +48,7 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
         order, total = torch.randperm(len(y), generator=gen), 0.0
         for i in range(0, len(y), cfg["batch_size"]):
             idx = order[i : i + cfg["batch_size"]]
-            xs, ys = poison_batch(x[idx], y[idx], masks, patterns, targets, rates, gen)
+            xs, ys = poison_batch(x[idx], y[idx], masks, patterns, targets, rates, poison_gen)
             logits = group(xs)
             # sum over models of each model's mean loss: independent gradients per model
             loss = F.cross_entropy(logits.flatten(0, 1), ys.flatten(), reduction="none")
@@ -56,9 +60,11 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
         history.append({"epoch": epoch + 1, "loss": total / len(y) / group.size})
         log.info("epoch %d: mean loss %.4f", epoch + 1, history[-1]["loss"])
         if resume is not None:
-            resume.save({"group": group.state_dict(), "opt": opt.state_dict(),
-                         "gen": gen.get_state(), "rng": rng_state(), "epoch": epoch + 1,
-                         "history": history})  # fmt: skip
+            resume.save(
+                {"group": group.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                 "poison_gen": poison_gen.get_state(), "rng": rng_state(),
+                 "epoch": epoch + 1, "history": history}
+            )  # fmt: skip
     return history
 
 
