@@ -19,14 +19,39 @@ METHODS = ("nc", "b3d", "b3d_ss")
 THRESHOLD = 2.0  # anomaly index above which a model is flagged (Neural Cleanse, B3D)
 
 
-def defender_data(group, method: str, pool, section: dict, seed: int):
+class Phases:
+    """One step's resume state split between its loops run in turn (B3D-SS: synthesis, then
+    reverse-engineering): each loop loads and saves only its own part."""
+
+    def __init__(self, resume):
+        self.resume = resume
+        self.state = (resume.load() or {}) if resume is not None else {}
+
+    def phase(self, name: str):
+        return None if self.resume is None else _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, owner: Phases, name: str):
+        self.owner, self.name, self.path = owner, name, owner.resume.path
+
+    def load(self):
+        return self.owner.state.get(self.name)
+
+    def save(self, state: dict):
+        self.owner.state[self.name] = state
+        self.owner.resume.save(self.owner.state)
+
+
+def defender_data(group, method: str, pool, section: dict, seed: int, resume=None):
     """The inputs each model's reverse-engineering runs on (G×N×C×H×W) and the queries spent
     to make them: clean held-out images for NC and B3D, synthesised ones for B3D-SS."""
     g = group.size
     if method != "b3d_ss":
         return pool.expand(g, *pool.shape), torch.zeros(g, dtype=torch.int64)
     cfg = ReverseConfig.from_section(section["synth"])
-    samples, _, queries = synthesize(group, tuple(pool.shape[1:]), section["per_class"], cfg, seed)
+    shape, per_class = tuple(pool.shape[1:]), section["per_class"]
+    samples, _, queries = synthesize(group, shape, per_class, cfg, seed, pool.device, resume)
     return samples, queries
 
 
@@ -34,7 +59,9 @@ def defender_data(group, method: str, pool, section: dict, seed: int):
 def mitigate(group, x, y, recipes, flagged, cls, masks, fill):
     """Per model: clean accuracy and attack success before/after repair (NaN where the model
     is not flagged; ASR only for backdoored models)."""
-    true_m, true_p, targets, _ = trigger_tensors(recipes)
+    dev = x.device
+    true_m, true_p, targets, _ = trigger_tensors(recipes, dev)
+    flagged, cls, masks, fill = flagged.to(dev), cls.to(dev), masks.to(dev), fill.to(dev)
     g = group.size
     rows = []
 
@@ -47,7 +74,7 @@ def mitigate(group, x, y, recipes, flagged, cls, masks, fill):
     clean = x.expand(g, *x.shape)
     poisoned = stamp(x[None], true_m[:, None], true_p[:, None])
     valid = y[None] != targets[:, None]
-    for repair in (torch.zeros(g, dtype=torch.bool), flagged):  # before, after
+    for repair in (torch.zeros_like(flagged), flagged):  # before, after
         acc = (predict(clean, repair) == y).float().mean(1)
         hits = ((predict(poisoned, repair) == targets[:, None]) & valid).sum(1)
         rows.append((acc, hits / valid.sum(1).clamp(min=1)))
@@ -67,10 +94,12 @@ def detect(group, recipes, pool, test, method: str, section: dict, seed: int, re
     reversed trigger of the flagged (smallest-norm) class, and the mitigation outcome."""
     if method not in METHODS:
         raise ValueError(f"unknown detection method {method!r}; expected one of {METHODS}")
-    data, spent = defender_data(group, method, pool, section.get(method, {}), seed)
+    phases = Phases(resume)
+    data, spent = defender_data(group, method, pool, section[method], seed, phases.phase("data"))
     cfg = ReverseConfig.from_section(section[method]["reverse"])
-    out = reverse_engineer(group, data, cfg, "nc" if method == "nc" else "b3d", seed, resume)
-    index, cls = anomaly_index(out["norm"])
+    kind = "nc" if method == "nc" else "b3d"
+    out = reverse_engineer(group, data, cfg, kind, seed, phases.phase("reverse"))
+    index, cls = anomaly_index(out["norm"])  # on the CPU, as reverse_engineer returns
     flagged = index > THRESHOLD
     pick = torch.arange(group.size)
     masks, patterns = out["mask"][pick, cls], out["pattern"][pick, cls]

@@ -69,7 +69,7 @@ def poison_batch(x, y, masks, patterns, targets, rates, gen):
 
     x: N×C×H×W, y: N; masks G×H×W, patterns G×C×H×W, targets/rates G. Returns G×N×C×H×W, G×N."""
     g = len(targets)
-    poisoned = torch.rand(g, len(y), generator=gen) < rates[:, None]
+    poisoned = torch.rand(g, len(y), generator=gen, device=x.device) < rates[:, None]
     xs = torch.where(poisoned[..., None, None, None],
                      stamp(x[None], masks[:, None], patterns[:, None]), x[None])  # fmt: skip
     ys = torch.where(poisoned, targets[:, None], y[None])

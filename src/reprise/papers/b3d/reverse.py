@@ -39,7 +39,8 @@ class Oracle:
 
     def __init__(self, group, chunk: int = 1 << 16):
         self.group, self.chunk = group, chunk
-        self.queries = torch.zeros(group.size, dtype=torch.int64)
+        device = next(group.parameters()).device
+        self.queries = torch.zeros(group.size, dtype=torch.int64, device=device)
 
     @torch.no_grad()
     def __call__(self, x):  # G×N×C×H×W -> G×N×K probabilities
@@ -71,11 +72,12 @@ def nes_grad(oracle, xb, theta_m, theta_p, lam, cfg, gen):
     g, k, b = xb.shape[0], theta_m.shape[1], xb.shape[1]
     pi = squash(theta_m)[:, :, None]  # G×K×1×H×W
     masks = torch.bernoulli(pi.expand(-1, -1, cfg.samples, -1, -1), generator=gen)
-    eps = torch.randn((*theta_p.shape[:2], cfg.samples, *theta_p.shape[2:]), generator=gen)
+    shape = (*theta_p.shape[:2], cfg.samples, *theta_p.shape[2:])
+    eps = torch.randn(shape, generator=gen, device=theta_p.device)
     pats = squash(theta_p[:, :, None] + cfg.sigma * eps)  # G×K×k×C×H×W
     x = stamp(xb[:, None, None], masks[:, :, :, None], pats[:, :, :, None])  # G×K×k×B×C×H×W
     probs = oracle(x.flatten(1, 3)).view(g, k, cfg.samples, b, -1)
-    cls = torch.arange(k).view(1, k, 1, 1, 1)
+    cls = torch.arange(k, device=xb.device).view(1, k, 1, 1, 1)
     ce = -probs.gather(-1, cls.expand(g, k, cfg.samples, b, 1)).squeeze(-1).clamp_min(1e-12).log()
     f = ce.mean(-1)  # G×K×k
     f = f - f.mean(-1, keepdim=True)
@@ -94,7 +96,7 @@ def true_grad(group, xb, theta_m, theta_p, lam):
     m, p = squash(tm), squash(tp)
     x = stamp(xb[:, None], m[:, :, None], p[:, :, None])  # G×K×B×C×H×W
     logits = group(x.flatten(1, 2)).view(g, k, b, -1)
-    target = torch.arange(k).view(1, k, 1).expand(g, k, b)
+    target = torch.arange(k, device=xb.device).view(1, k, 1).expand(g, k, b)
     ce = F.cross_entropy(logits.flatten(0, 2), target.flatten(), reduction="none")
     loss = ce.view(g, k, b).mean(-1) + lam * m.sum((-1, -2))
     grad_m, grad_p = torch.autograd.grad(loss.sum(), (tm, tp))
@@ -107,7 +109,7 @@ def success_rate(oracle, xb, mask, pattern):
     g, k, b = xb.shape[0], mask.shape[1], xb.shape[1]
     x = stamp(xb[:, None], mask[:, :, None], pattern[:, :, None])
     pred = oracle(x.flatten(1, 2)).view(g, k, b, -1).argmax(-1)
-    return (pred == torch.arange(k).view(1, k, 1)).float().mean(-1)
+    return (pred == torch.arange(k, device=xb.device).view(1, k, 1)).float().mean(-1)
 
 
 def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, resume=None):
@@ -116,16 +118,17 @@ def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, re
 
     Returns {norm: G×K L1 norms, mask: G×K×H×W, pattern: G×K×C×H×W, queries: G}."""
     g, n, c, h, w = data.shape
-    k = group.spec["num_classes"]
+    k, dev = group.spec["num_classes"], data.device
     oracle = Oracle(group)
-    gen = torch.Generator().manual_seed(seed)
-    theta_m = torch.zeros(g, k, h, w)  # m = 0.5 everywhere, p = 0.5 everywhere to start
-    theta_p = torch.zeros(g, k, c, h, w)
+    gen = torch.Generator(dev).manual_seed(seed)
+    theta_m = torch.zeros(g, k, h, w, device=dev)  # m = 0.5 and p = 0.5 everywhere to start
+    theta_p = torch.zeros(g, k, c, h, w, device=dev)
     opt = torch.optim.Adam([theta_m, theta_p], lr=cfg.lr, betas=(0.5, 0.9))
-    lam = torch.full((g, k), cfg.lambda0)
-    up, down = torch.zeros(g, k), torch.zeros(g, k)
-    best = {"norm": torch.full((g, k), float(h * w)), "mask": torch.ones(g, k, h, w),
-            "pattern": torch.full((g, k, c, h, w), 0.5)}  # fmt: skip
+    lam = torch.full((g, k), cfg.lambda0, device=dev)
+    up, down = torch.zeros(g, k, device=dev), torch.zeros(g, k, device=dev)
+    best = {"norm": torch.full((g, k), float(h * w), device=dev),
+            "mask": torch.ones(g, k, h, w, device=dev),
+            "pattern": torch.full((g, k, c, h, w), 0.5, device=dev)}  # fmt: skip
     start, state = 0, resume.load() if resume is not None else None
     if state is not None:
         theta_m, theta_p = state["theta_m"], state["theta_p"]
@@ -133,11 +136,11 @@ def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, re
         opt.load_state_dict(state["opt"])
         lam, up, down, best = state["lam"], state["up"], state["down"], state["best"]
         gen.set_state(state["gen"])
-        oracle.queries = state["queries"]
+        oracle.queries = state["queries"].to(dev)
         start = state["step"]
         log.info("resumed from %s after step %d", resume.path, start)
     for step in range(start, cfg.steps):
-        xb = data[:, torch.randint(n, (min(cfg.batch, n),), generator=gen)]
+        xb = data[:, torch.randint(n, (min(cfg.batch, n),), generator=gen, device=dev)]
         if method == "nc":
             grad_m, grad_p = true_grad(group, xb, theta_m, theta_p, lam)
         else:
@@ -164,22 +167,29 @@ def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, re
             )  # fmt: skip
     if method == "nc":
         oracle.queries.zero_()  # white-box: gradients, not queries (the checks above aside)
-    return {**best, "queries": oracle.queries.clone()}
+    return {k: v.cpu() for k, v in {**best, "queries": oracle.queries}.items()}
 
 
-def synthesize(group, shape, per_class: int, cfg: ReverseConfig, seed: int):
+def synthesize(group, shape, per_class: int, cfg: ReverseConfig, seed: int, device, resume=None):
     """B3D-SS: per-class inputs grown from noise by NES on CE(c, f(x)), x = g(θ); no data.
 
     Returns (G×(K·per_class)×C×H×W samples, their classes, queries per model)."""
-    k = group.spec["num_classes"]
-    g = group.size
+    k, g = group.spec["num_classes"], group.size
     oracle = Oracle(group)
-    gen = torch.Generator().manual_seed(seed)
-    theta = torch.randn(g, k * per_class, *shape, generator=gen)  # noise images to start
-    labels = torch.arange(k).repeat_interleave(per_class)
+    gen = torch.Generator(device).manual_seed(seed)
+    theta = torch.randn(g, k * per_class, *shape, generator=gen, device=device)  # noise
+    labels = torch.arange(k, device=device).repeat_interleave(per_class)
     opt = torch.optim.Adam([theta], lr=cfg.lr)
-    for _ in range(cfg.steps):
-        eps = torch.randn((g, k * per_class, cfg.samples, *shape), generator=gen)
+    start, state = 0, resume.load() if resume is not None else None
+    if state is not None:
+        theta = state["theta"]
+        opt = torch.optim.Adam([theta], lr=cfg.lr)
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        oracle.queries, start = state["queries"].to(device), state["step"]
+        log.info("resumed from %s after synthesis step %d", resume.path, start)
+    for step in range(start, cfg.steps):
+        eps = torch.randn((g, k * per_class, cfg.samples, *shape), generator=gen, device=device)
         probs = oracle(squash(theta[:, :, None] + cfg.sigma * eps).flatten(1, 2))
         probs = probs.view(g, k * per_class, cfg.samples, k)
         lab = labels.view(1, -1, 1, 1).expand(g, -1, cfg.samples, 1)
@@ -187,7 +197,12 @@ def synthesize(group, shape, per_class: int, cfg: ReverseConfig, seed: int):
         f = f - f.mean(-1, keepdim=True)
         theta.grad = (f[..., None, None, None] * eps).mean(2) / cfg.sigma
         opt.step()
-    return squash(theta), labels, oracle.queries.clone()
+        if resume is not None and ((step + 1) % 25 == 0 or step + 1 == cfg.steps):
+            resume.save(
+                {"theta": theta, "opt": opt.state_dict(), "gen": gen.get_state(),
+                 "queries": oracle.queries, "step": step + 1}
+            )  # fmt: skip
+    return squash(theta), labels, oracle.queries.cpu()
 
 
 def anomaly_index(norms: torch.Tensor):

@@ -18,22 +18,22 @@ from reprise.training.state import rng_state, set_rng_state
 log = logging.getLogger("reprise")
 
 
-def trigger_tensors(recipes: list[dict]):
+def trigger_tensors(recipes: list[dict], device="cpu"):
     masks = torch.stack([r["true_mask"] for r in recipes])
     patterns = torch.stack([r["true_pattern"] for r in recipes])
     targets = torch.tensor([max(r["target"], 0) for r in recipes])
     rates = torch.tensor([r["poison_rate"] for r in recipes], dtype=torch.float32)
-    return masks, patterns, targets, rates
+    return tuple(t.to(device) for t in (masks, patterns, targets, rates))
 
 
 def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) -> list[dict]:
     """cfg: epochs, batch_size, lr, weight_decay. Resumable per epoch; returns the history."""
-    masks, patterns, targets, rates = trigger_tensors(recipes)
+    masks, patterns, targets, rates = trigger_tensors(recipes, x.device)
     opt = torch.optim.Adam(group.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     # batch order and poisoning draws from separate streams: a model's batches do not depend
     # on how many models share its group
-    gen = torch.Generator().manual_seed(seed)
-    poison_gen = torch.Generator().manual_seed(seed + 1)
+    gen = torch.Generator(x.device).manual_seed(seed)
+    poison_gen = torch.Generator(x.device).manual_seed(seed + 1)
     start, history = 0, []
     state = resume.load() if resume is not None else None
     if state is not None:
@@ -45,7 +45,7 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
         start, history = state["epoch"], state["history"]
         log.info("resumed from %s after epoch %d", resume.path, start)
     for epoch in range(start, cfg["epochs"]):
-        order, total = torch.randperm(len(y), generator=gen), 0.0
+        order, total = torch.randperm(len(y), generator=gen, device=x.device), 0.0
         for i in range(0, len(y), cfg["batch_size"]):
             idx = order[i : i + cfg["batch_size"]]
             xs, ys = poison_batch(x[idx], y[idx], masks, patterns, targets, rates, poison_gen)
@@ -72,9 +72,9 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
 def clean_and_attack(group: Group, x, y, recipes, chunk: int = 512):
     """Per model: clean accuracy, and attack success rate (test inputs not of the target class,
     stamped with the true trigger, classified as the target; NaN for clean models)."""
-    masks, patterns, targets, _ = trigger_tensors(recipes)
-    correct = torch.zeros(group.size)
-    hits, count = torch.zeros(group.size), torch.zeros(group.size)
+    masks, patterns, targets, _ = trigger_tensors(recipes, x.device)
+    correct = torch.zeros(group.size, device=x.device)
+    hits, count = torch.zeros_like(correct), torch.zeros_like(correct)
     for i in range(0, len(y), chunk):
         xb, yb = x[i : i + chunk], y[i : i + chunk]
         g = group.size
@@ -85,4 +85,4 @@ def clean_and_attack(group: Group, x, y, recipes, chunk: int = 512):
         count += valid.sum(1)
     asr = hits / count.clamp(min=1)
     backdoored = torch.tensor([r["attack"] != "clean" for r in recipes])
-    return correct / len(y), torch.where(backdoored, asr, torch.nan)
+    return (correct / len(y)).cpu(), torch.where(backdoored, asr.cpu(), torch.nan)
