@@ -65,9 +65,12 @@ def bench(spec: dict, cfg: ReverseConfig, rounds: int, loop_queries: int) -> dic
             single(q[None]).softmax(-1)
 
     (bw, bc), (lw, lc) = timed(batched, rounds), timed(loop, rounds)
-    return {"batched q/s": per_step / bw, "loop q/s": loop_queries / lw,
-            "ratio (wall)": (per_step / bw) / (loop_queries / lw),
-            "ratio (cpu)": (per_step / bc) / (loop_queries / lc)}  # fmt: skip
+    return {
+        "batched q/s": per_step / bw,
+        "loop q/s": loop_queries / lw,
+        "ratio (wall)": (per_step / bw) / (loop_queries / lw),
+        "ratio (cpu)": (per_step / bc) / (loop_queries / lc),
+    }
 
 
 def main():
@@ -83,8 +86,12 @@ def main():
     print(f"threads {args.threads}, k={cfg.samples}, B={cfg.batch}, K=10 classes per step")
     for name, spec in MODELS.items():
         r = bench(spec, cfg, args.rounds, args.loop_queries)
-        print(f"{name:22s} " + "  ".join(f"{key} {v:,.0f}" if "q/s" in key else f"{key} {v:.1f}x"
-                                         for key, v in r.items()))  # fmt: skip
+        print(
+            f"{name:22s} "
+            + "  ".join(
+                f"{key} {v:,.0f}" if "q/s" in key else f"{key} {v:.1f}x" for key, v in r.items()
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -82,10 +82,14 @@ def mitigate(group, x, y, recipes, flagged, cls, masks, fill):
     for i, r in enumerate(recipes):
         on, bad = bool(flagged[i]), r["attack"] != "clean"
         nan = float("nan")
-        out.append({"mit_clean_before": float(rows[0][0][i]) if on else nan,
-                    "mit_clean_after": float(rows[1][0][i]) if on else nan,
-                    "mit_asr_before": float(rows[0][1][i]) if on and bad else nan,
-                    "mit_asr_after": float(rows[1][1][i]) if on and bad else nan})  # fmt: skip
+        out.append(
+            {
+                "mit_clean_before": float(rows[0][0][i]) if on else nan,
+                "mit_clean_after": float(rows[1][0][i]) if on else nan,
+                "mit_asr_before": float(rows[0][1][i]) if on and bad else nan,
+                "mit_asr_after": float(rows[1][1][i]) if on and bad else nan,
+            }
+        )
     return out
 
 
@@ -107,14 +111,23 @@ def detect(group, recipes, pool, test, method: str, section: dict, seed: int, re
     mit = mitigate(group, test[0], test[1], recipes, flagged, cls, masks, fill)
     rows = []
     for i, r in enumerate(recipes):
-        rows.append({"model": r["model"], "method": method, "anomaly_index": float(index[i]),
-                     "flagged": bool(flagged[i]), "flagged_class": int(cls[i]),
-                     "found_target": bool(cls[i] == r["target"]),
-                     "norm_min": float(out["norm"][i].min()),
-                     "norm_target": float(out["norm"][i, r["target"]]) if r["target"] >= 0
-                     else float("nan"),
-                     "norms": out["norm"][i].tolist(),
-                     "queries": int(out["queries"][i] + spent[i]),
-                     "reversed_mask": masks[i].flatten().tolist(),
-                     "reversed_pattern": patterns[i].flatten().tolist(), **mit[i]})  # fmt: skip
+        rows.append(
+            {
+                "model": r["model"],
+                "method": method,
+                "anomaly_index": float(index[i]),
+                "flagged": bool(flagged[i]),
+                "flagged_class": int(cls[i]),
+                "found_target": bool(cls[i] == r["target"]),
+                "norm_min": float(out["norm"][i].min()),
+                "norm_target": float(out["norm"][i, r["target"]])
+                if r["target"] >= 0
+                else float("nan"),
+                "norms": out["norm"][i].tolist(),
+                "queries": int(out["queries"][i] + spent[i]),
+                "reversed_mask": masks[i].flatten().tolist(),
+                "reversed_pattern": patterns[i].flatten().tolist(),
+                **mit[i],
+            }
+        )
     return rows

@@ -16,8 +16,17 @@ METHOD_NAMES = {"nc": "Neural Cleanse", "b3d": "B3D", "b3d_ss": "B3D-SS"}
 
 def joined(population: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, model, method): the recipe and the method's verdict."""
-    keep = ["dataset", "model", "attack", "target", "trigger_size", "alpha", "poison_rate",
-            "clean_acc", "asr"]  # fmt: skip
+    keep = [
+        "dataset",
+        "model",
+        "attack",
+        "target",
+        "trigger_size",
+        "alpha",
+        "poison_rate",
+        "clean_acc",
+        "asr",
+    ]
     df = detections.merge(population[keep], on=["dataset", "model"], how="left")
     df["backdoored"] = df["attack"] != "clean"
     return df
@@ -66,7 +75,9 @@ def mitigation(df: pd.DataFrame, method: str) -> dict:
     part = df[(df["method"] == method) & df["flagged"]]
     bad = part[part["backdoored"]]
     mean = lambda s: float(s.mean()) if len(s.dropna()) else None  # noqa: E731
-    return {"clean_before": mean(part["mit_clean_before"]),
-            "clean_after": mean(part["mit_clean_after"]),
-            "asr_before": mean(bad["mit_asr_before"]),
-            "asr_after": mean(bad["mit_asr_after"])}  # fmt: skip
+    return {
+        "clean_before": mean(part["mit_clean_before"]),
+        "clean_after": mean(part["mit_clean_after"]),
+        "asr_before": mean(bad["mit_asr_before"]),
+        "asr_after": mean(bad["mit_asr_after"]),
+    }

@@ -26,8 +26,14 @@ def detection(df: pd.DataFrame):
     table["method"] = table["method"].map(METHOD_NAMES)
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), sharey=True)
     for ax, key in zip(axes, ["accuracy", "tpr", "fpr", "auroc"], strict=True):
-        sns.barplot(table, x="attack", y=key, hue="method", ax=ax,
-                    hue_order=[METHOD_NAMES[m] for m in ORDER])  # fmt: skip
+        sns.barplot(
+            table,
+            x="attack",
+            y=key,
+            hue="method",
+            ax=ax,
+            hue_order=[METHOD_NAMES[m] for m in ORDER],
+        )
         ax.set(title=key.upper() if key != "accuracy" else "accuracy", ylim=(0, 1.05), ylabel="")
         if ax is not axes[-1]:
             ax.get_legend().remove()
@@ -44,7 +50,8 @@ def roc(df: pd.DataFrame):
         part = df[df["method"] == method]
         if part["backdoored"].nunique() < 2:
             continue
-        fpr, tpr, _ = roc_curve(part["backdoored"], np.nan_to_num(part["anomaly_index"], posinf=1e9))
+        score = np.nan_to_num(part["anomaly_index"], posinf=1e9)
+        fpr, tpr, _ = roc_curve(part["backdoored"], score)
         ax.plot(fpr, tpr, label=METHOD_NAMES[method], drawstyle="steps-post")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
@@ -64,19 +71,31 @@ def triggers(df: pd.DataFrame, population: pd.DataFrame, n: int = 4):
     """True trigger vs the trigger each method reversed for the flagged class, for the first
     n backdoored models of each attack."""
     bad = population[population["attack"] != "clean"]
-    picks = pd.concat([g.head(max(1, n // bad["attack"].nunique())) for _, g in bad.groupby("attack")])
-    fig, axes = plt.subplots(len(picks), 1 + len(ORDER), figsize=(1.9 * (1 + len(ORDER)), 1.9 * len(picks)),
-                             squeeze=False)  # fmt: skip
+    each = max(1, n // bad["attack"].nunique())
+    picks = pd.concat([g.head(each) for _, g in bad.groupby("attack")])
+    cols = 1 + len(ORDER)
+    fig, axes = plt.subplots(
+        len(picks), cols, figsize=(1.9 * cols, 1.9 * len(picks)), squeeze=False
+    )
     for row, (_, model) in zip(axes, picks.iterrows(), strict=True):
         c, s = int(model["channels"]), int(model["size"])
         cells = [("true", model["true_mask"], model["true_pattern"], model["target"])]
         for method in ORDER:
-            hit = df[(df["method"] == method) & (df["dataset"] == model["dataset"])
-                     & (df["model"] == model["model"])]  # fmt: skip
+            hit = df[
+                (df["method"] == method)
+                & (df["dataset"] == model["dataset"])
+                & (df["model"] == model["model"])
+            ]
             if len(hit):
                 h = hit.iloc[0]
-                cells.append((METHOD_NAMES[method], h["reversed_mask"], h["reversed_pattern"],
-                              f"{h['flagged_class']}, AI {h['anomaly_index']:.1f}"))  # fmt: skip
+                cells.append(
+                    (
+                        METHOD_NAMES[method],
+                        h["reversed_mask"],
+                        h["reversed_pattern"],
+                        f"{h['flagged_class']}, AI {h['anomaly_index']:.1f}",
+                    )
+                )
         for ax, (title, m, p, label) in zip(row, cells, strict=False):
             ax.imshow(_image(m, p, c, s), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{title}: {label}", fontsize=7)
@@ -92,13 +111,17 @@ def norms(df: pd.DataFrame):
     rows = []
     for _, r in df.iterrows():
         for c, v in enumerate(r["norms"]):
-            kind = "clean model" if not r["backdoored"] else (
-                f"target ({r['attack']})" if c == r["target"] else "other class")
+            kind = (
+                "clean model"
+                if not r["backdoored"]
+                else (f"target ({r['attack']})" if c == r["target"] else "other class")
+            )
             rows.append({"method": METHOD_NAMES[r["method"]], "kind": kind, "L1 norm": v})
     fig, ax = plt.subplots(figsize=(7, 3.5))
     order = [METHOD_NAMES[m] for m in ORDER]
-    sns.boxplot(pd.DataFrame(rows), x="method", y="L1 norm", hue="kind", ax=ax, fliersize=2,
-                order=order)  # fmt: skip
+    sns.boxplot(
+        pd.DataFrame(rows), x="method", y="L1 norm", hue="kind", ax=ax, fliersize=2, order=order
+    )
     ax.set(title="Reversed mask L1 norm per class", xlabel="")
     return fig
 
@@ -107,8 +130,16 @@ def anomaly(df: pd.DataFrame):
     """Anomaly index of each model's smallest-norm class; flagged above 2."""
     d = _named(df)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.stripplot(d, x="method", y="anomaly_index", hue="kind", dodge=True, ax=ax, size=4,
-                  order=[METHOD_NAMES[m] for m in ORDER])  # fmt: skip
+    sns.stripplot(
+        d,
+        x="method",
+        y="anomaly_index",
+        hue="kind",
+        dodge=True,
+        ax=ax,
+        size=4,
+        order=[METHOD_NAMES[m] for m in ORDER],
+    )
     ax.axhline(2.0, color="k", ls="--", lw=1, label="threshold 2")
     ax.set(title="Anomaly index per model", xlabel="", ylabel="anomaly index")
     ax.legend(fontsize=7)

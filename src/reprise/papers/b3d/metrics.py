@@ -24,17 +24,32 @@ def _declare(key, what, fn):
 
 for _m in METHODS:
     _name = ev.METHOD_NAMES[_m]
-    _declare(f"auroc_{_m}", f"{_name}: detection AUROC over the whole population (anomaly "
-             "index as score)", lambda df, m=_m: _score(df, m, "auroc"))  # fmt: skip
-    _declare(f"accuracy_{_m}", f"{_name}: detection accuracy over the population (flag at "
-             "anomaly index > 2)", lambda df, m=_m: _score(df, m, "accuracy"))  # fmt: skip
-    _declare(f"tpr_{_m}", f"{_name}: fraction of backdoored models flagged",
-             lambda df, m=_m: _score(df, m, "tpr"))  # fmt: skip
-    _declare(f"fpr_{_m}", f"{_name}: fraction of clean models flagged",
-             lambda df, m=_m: _score(df, m, "fpr"))  # fmt: skip
+    _declare(
+        f"auroc_{_m}",
+        f"{_name}: detection AUROC over the whole population (anomaly index as score)",
+        lambda df, m=_m: _score(df, m, "auroc"),
+    )
+    _declare(
+        f"accuracy_{_m}",
+        f"{_name}: detection accuracy over the population (flag at anomaly index > 2)",
+        lambda df, m=_m: _score(df, m, "accuracy"),
+    )
+    _declare(
+        f"tpr_{_m}",
+        f"{_name}: fraction of backdoored models flagged",
+        lambda df, m=_m: _score(df, m, "tpr"),
+    )
+    _declare(
+        f"fpr_{_m}",
+        f"{_name}: fraction of clean models flagged",
+        lambda df, m=_m: _score(df, m, "fpr"),
+    )
     for _d in PAPER_DATASETS:
-        _declare(f"accuracy_{_m}_{_d}", f"{_name}: detection accuracy on the {_d} population",
-                 lambda df, m=_m, d=_d: _score(df, m, "accuracy", d))  # fmt: skip
+        _declare(
+            f"accuracy_{_m}_{_d}",
+            f"{_name}: detection accuracy on the {_d} population",
+            lambda df, m=_m, d=_d: _score(df, m, "accuracy", d),
+        )
 
 
 @METRICS.metric("auroc_gap_nc_b3d", "AUROC of Neural Cleanse minus AUROC of B3D (same models)")
@@ -43,15 +58,19 @@ def auroc_gap_nc_b3d(df):
     return None if nc is None or b3d is None else nc - b3d
 
 
-@METRICS.metric("mitigation_asr_drop", "B3D-flagged backdoored models: attack success rate "
-                "before minus after repairing inputs with the reversed trigger")  # fmt: skip
+@METRICS.metric(
+    "mitigation_asr_drop",
+    "B3D-flagged backdoored models: attack success rate "
+    "before minus after repairing inputs with the reversed trigger",
+)
 def mitigation_asr_drop(df):
     m = ev.mitigation(df, "b3d")
     return None if m["asr_before"] is None else m["asr_before"] - m["asr_after"]
 
 
-@METRICS.metric("mitigation_clean_drop", "B3D-flagged models: clean accuracy before minus "
-                "after the repair")  # fmt: skip
+@METRICS.metric(
+    "mitigation_clean_drop", "B3D-flagged models: clean accuracy before minus after the repair"
+)
 def mitigation_clean_drop(df):
     m = ev.mitigation(df, "b3d")
     return None if m["clean_before"] is None else m["clean_before"] - m["clean_after"]

@@ -27,8 +27,12 @@ from reprise.errors import ConfigError
 class TinyCNN(nn.Module):
     def __init__(self, in_channels: int, size: int, num_classes: int, width: int = 8):
         super().__init__()
-        self.spec = {"in_channels": in_channels, "size": size, "num_classes": num_classes,
-                     "width": width}  # fmt: skip
+        self.spec = {
+            "in_channels": in_channels,
+            "size": size,
+            "num_classes": num_classes,
+            "width": width,
+        }
         c, half = width, (size + 1) // 2
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, c, 3, padding=1),
@@ -46,8 +50,12 @@ class TinyCNN(nn.Module):
 class TinyMLP(nn.Module):
     def __init__(self, in_channels: int, size: int, num_classes: int, width: int = 64):
         super().__init__()
-        self.spec = {"in_channels": in_channels, "size": size, "num_classes": num_classes,
-                     "width": width}  # fmt: skip
+        self.spec = {
+            "in_channels": in_channels,
+            "size": size,
+            "num_classes": num_classes,
+            "width": width,
+        }
         self.body = nn.Sequential(
             nn.Flatten(),
             nn.Linear(in_channels * size * size, width),

@@ -22,14 +22,22 @@ def model_seed(base: int, index: int) -> int:
     return int(np.random.SeedSequence([base, index]).generate_state(1)[0])
 
 
-def draw_recipe(index: int, base_seed: int, shape: tuple[int, int, int], num_classes: int,
-                attacks: dict) -> dict:  # fmt: skip
+def draw_recipe(
+    index: int, base_seed: int, shape: tuple[int, int, int], num_classes: int, attacks: dict
+) -> dict:
     """The recipe of model `index`: plain values plus its true trigger (mask, pattern)."""
     c, h, w = shape
     seed = model_seed(base_seed, index)
     rng = np.random.default_rng(seed)
-    recipe = {"model": index, "seed": seed, "attack": "clean", "target": -1, "trigger_size": 0,
-              "alpha": 0.0, "poison_rate": 0.0}  # fmt: skip
+    recipe = {
+        "model": index,
+        "seed": seed,
+        "attack": "clean",
+        "target": -1,
+        "trigger_size": 0,
+        "alpha": 0.0,
+        "poison_rate": 0.0,
+    }
     mask, pattern = np.zeros((h, w), np.float32), np.zeros((c, h, w), np.float32)
     names = [a for a in ATTACKS if a in attacks]
     if not names:
@@ -70,7 +78,8 @@ def poison_batch(x, y, masks, patterns, targets, rates, gen):
     x: N×C×H×W, y: N; masks G×H×W, patterns G×C×H×W, targets/rates G. Returns G×N×C×H×W, G×N."""
     g = len(targets)
     poisoned = torch.rand(g, len(y), generator=gen, device=x.device) < rates[:, None]
-    xs = torch.where(poisoned[..., None, None, None],
-                     stamp(x[None], masks[:, None], patterns[:, None]), x[None])  # fmt: skip
+    xs = torch.where(
+        poisoned[..., None, None, None], stamp(x[None], masks[:, None], patterns[:, None]), x[None]
+    )
     ys = torch.where(poisoned, targets[:, None], y[None])
     return xs, ys

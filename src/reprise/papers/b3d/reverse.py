@@ -126,9 +126,11 @@ def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, re
     opt = torch.optim.Adam([theta_m, theta_p], lr=cfg.lr, betas=(0.5, 0.9))
     lam = torch.full((g, k), cfg.lambda0, device=dev)
     up, down = torch.zeros(g, k, device=dev), torch.zeros(g, k, device=dev)
-    best = {"norm": torch.full((g, k), float(h * w), device=dev),
-            "mask": torch.ones(g, k, h, w, device=dev),
-            "pattern": torch.full((g, k, c, h, w), 0.5, device=dev)}  # fmt: skip
+    best = {
+        "norm": torch.full((g, k), float(h * w), device=dev),
+        "mask": torch.ones(g, k, h, w, device=dev),
+        "pattern": torch.full((g, k, c, h, w), 0.5, device=dev),
+    }
     start, state = 0, resume.load() if resume is not None else None
     if state is not None:
         theta_m, theta_p = state["theta_m"], state["theta_p"]
@@ -161,10 +163,19 @@ def reverse_engineer(group, data, cfg: ReverseConfig, method: str, seed: int, re
         up, down = up * (up < cfg.patience), down * (down < cfg.patience)
         if resume is not None and ((step + 1) % 25 == 0 or step + 1 == cfg.steps):
             resume.save(
-                {"theta_m": theta_m, "theta_p": theta_p, "opt": opt.state_dict(), "lam": lam,
-                 "up": up, "down": down, "best": best, "gen": gen.get_state(),
-                 "queries": oracle.queries, "step": step + 1}
-            )  # fmt: skip
+                {
+                    "theta_m": theta_m,
+                    "theta_p": theta_p,
+                    "opt": opt.state_dict(),
+                    "lam": lam,
+                    "up": up,
+                    "down": down,
+                    "best": best,
+                    "gen": gen.get_state(),
+                    "queries": oracle.queries,
+                    "step": step + 1,
+                }
+            )
     if method == "nc":
         oracle.queries.zero_()  # white-box: gradients, not queries (the checks above aside)
     return {k: v.cpu() for k, v in {**best, "queries": oracle.queries}.items()}
@@ -199,9 +210,14 @@ def synthesize(group, shape, per_class: int, cfg: ReverseConfig, seed: int, devi
         opt.step()
         if resume is not None and ((step + 1) % 25 == 0 or step + 1 == cfg.steps):
             resume.save(
-                {"theta": theta, "opt": opt.state_dict(), "gen": gen.get_state(),
-                 "queries": oracle.queries, "step": step + 1}
-            )  # fmt: skip
+                {
+                    "theta": theta,
+                    "opt": opt.state_dict(),
+                    "gen": gen.get_state(),
+                    "queries": oracle.queries,
+                    "step": step + 1,
+                }
+            )
     return squash(theta), labels, oracle.queries.cpu()
 
 

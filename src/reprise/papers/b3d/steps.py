@@ -49,24 +49,46 @@ def population(params, inputs, outputs, rt):
         draw_recipe(i, pop["seed"], (c, h, h), train.num_classes, pop["attacks"])
         for i in range(first, first + pop["per_chunk"])
     ]
-    spec = {"arch": pop["arch"], "in_channels": c, "size": h,
-            "num_classes": train.num_classes, "width": pop["width"]}  # fmt: skip
+    spec = {
+        "arch": pop["arch"],
+        "in_channels": c,
+        "size": h,
+        "num_classes": train.num_classes,
+        "width": pop["width"],
+    }
     group = Group(spec, [r["seed"] for r in recipes]).to(rt.device)
-    log.info("%s chunk %d: training models %d..%d together", dataset, chunk, first,
-             first + len(recipes) - 1)  # fmt: skip
+    log.info(
+        "%s chunk %d: training models %d..%d together",
+        dataset,
+        chunk,
+        first,
+        first + len(recipes) - 1,
+    )
     x, y = train.x.to(rt.device), train.y.to(rt.device)
     history = train_group(group, x, y, recipes, params["train"], rt.seed + chunk, rt.resume)
     acc, asr = clean_and_attack(group, test.x.to(rt.device), test.y.to(rt.device), recipes)
     state = {k: v.detach().cpu() for k, v in group.state_dict().items()}
-    save_checkpoint(outputs["models"], {"spec": spec, "state": state, "recipes": recipes,
-                                        "dataset": dataset, "chunk": chunk})  # fmt: skip
+    save_checkpoint(
+        outputs["models"],
+        {"spec": spec, "state": state, "recipes": recipes, "dataset": dataset, "chunk": chunk},
+    )
     rows = []
     for r, a, s in zip(recipes, acc.tolist(), asr.tolist(), strict=True):
         plain = {k: v for k, v in r.items() if k not in ("true_mask", "true_pattern")}
-        rows.append({"dataset": dataset, "chunk": chunk, **plain, "clean_acc": a, "asr": s,
-                     "channels": c, "size": h, "final_loss": history[-1]["loss"],
-                     "true_mask": r["true_mask"].flatten().tolist(),
-                     "true_pattern": r["true_pattern"].flatten().tolist()})  # fmt: skip
+        rows.append(
+            {
+                "dataset": dataset,
+                "chunk": chunk,
+                **plain,
+                "clean_acc": a,
+                "asr": s,
+                "channels": c,
+                "size": h,
+                "final_loss": history[-1]["loss"],
+                "true_mask": r["true_mask"].flatten().tolist(),
+                "true_pattern": r["true_pattern"].flatten().tolist(),
+            }
+        )
         log.info("model %d (%s): clean acc %.3f, ASR %.3f", r["model"], r["attack"], a, s)
     write_table(outputs["table"], pd.DataFrame(rows))
 
@@ -103,12 +125,21 @@ def detect(params, inputs, outputs, rt):
     test = load_split(inputs["test"])
     n_pool, n_eval = params["detect"]["pool"], params["detect"]["mitigation_samples"]
     pool = test.x[:n_pool].to(rt.device)
-    held = (test.x[n_pool : n_pool + n_eval].to(rt.device),
-            test.y[n_pool : n_pool + n_eval].to(rt.device))  # fmt: skip
+    held = (
+        test.x[n_pool : n_pool + n_eval].to(rt.device),
+        test.y[n_pool : n_pool + n_eval].to(rt.device),
+    )
     rows = run(group, recipes, pool, held, method, params["methods"], rt.seed, rt.resume)
     for r in rows:
-        log.info("%s model %d: anomaly index %.2f (class %d)%s", method, r["model"],
-                 r["anomaly_index"], r["flagged_class"], " FLAGGED" if r["flagged"] else "")  # fmt: skip
+        verdict = "flagged" if r["flagged"] else "not flagged"
+        log.info(
+            "%s model %d: anomaly index %.2f (class %d), %s",
+            method,
+            r["model"],
+            r["anomaly_index"],
+            r["flagged_class"],
+            verdict,
+        )
     write_table(outputs["table"], pd.DataFrame(rows).assign(dataset=ckpt["dataset"]))
 
 

@@ -61,10 +61,16 @@ def train_group(group: Group, x, y, recipes, cfg: dict, seed: int, resume=None) 
         log.info("epoch %d: mean loss %.4f", epoch + 1, history[-1]["loss"])
         if resume is not None:
             resume.save(
-                {"group": group.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                 "poison_gen": poison_gen.get_state(), "rng": rng_state(),
-                 "epoch": epoch + 1, "history": history}
-            )  # fmt: skip
+                {
+                    "group": group.state_dict(),
+                    "opt": opt.state_dict(),
+                    "gen": gen.get_state(),
+                    "poison_gen": poison_gen.get_state(),
+                    "rng": rng_state(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                }
+            )
     return history
 
 
