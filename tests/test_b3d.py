@@ -203,3 +203,70 @@ def test_killed_population_and_reverse_resume_to_identical_result(tmp_path):
     assert all(torch.equal(a["group"][k], b["group"][k]) for k in a["group"])
     for k in ("norm", "mask", "pattern", "queries"):
         assert torch.equal(a[k], b[k]), k
+
+
+def test_detection_scores_by_hand():
+    import pandas as pd
+
+    from reprise.papers.b3d.evaluate import mitigation, scores
+
+    df = pd.DataFrame(
+        {
+            "backdoored": [False, False, False, True, True, True],
+            "flagged": [False, True, False, True, True, False],
+            "anomaly_index": [0.5, 2.5, 1.0, 3.0, 2.2, 0.8],
+            "found_target": [False, False, False, True, False, False],
+            "method": "b3d",
+            "mit_clean_before": [None, 0.9, None, 0.8, 0.7, None],
+            "mit_clean_after": [None, 0.8, None, 0.8, 0.6, None],
+            "mit_asr_before": [None, None, None, 1.0, 0.9, None],
+            "mit_asr_after": [None, None, None, 0.1, 0.3, None],
+        }
+    )
+    s = scores(df)
+    assert s["accuracy"] == pytest.approx(4 / 6) and s["tpr"] == pytest.approx(2 / 3)
+    assert s["fpr"] == pytest.approx(1 / 3) and s["target_found"] == pytest.approx(0.5)
+    # pairs (bad, clean) ranked right: 3.0 > all 3; 2.2 > 0.5, 1.0; 0.8 > 0.5 -> 6 of 9
+    assert s["auroc"] == pytest.approx(6 / 9)
+    m = mitigation(df, "b3d")
+    assert m["clean_before"] == pytest.approx(0.8) and m["clean_after"] == pytest.approx(2.2 / 3)
+    assert m["asr_before"] == pytest.approx(0.95) and m["asr_after"] == pytest.approx(0.2)
+
+
+TINY = {
+    "chunks": [0],
+    "population": {"per_chunk": 4},
+    "train": {"epochs": 3},
+    "detect": {"pool": 40, "mitigation_samples": 60},
+    "methods": {
+        "nc": {"reverse": {"steps": 10}},
+        "b3d": {"reverse": {"steps": 10, "samples": 4, "batch": 8}},
+        "b3d_ss": {
+            "per_class": 2,
+            "synth": {"steps": 5, "samples": 4},
+            "reverse": {"steps": 10, "samples": 4, "batch": 8},
+        },
+    },
+}
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_b3d_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake b3d report` in a copy of the project: 4 models, every method, figures."""
+    import json
+
+    import pandas as pd
+
+    from reprise.papers.b3d import METRICS
+    from tests.conftest import build_tiny_paper
+
+    out = build_tiny_paper(project_copy, "b3d", TINY)
+    for name in ("detection", "roc", "triggers", "norms", "anomaly", "queries"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == set(METRICS)
+    assert metrics["auroc_b3d"] is not None and metrics["accuracy_b3d_cifar10"] is None
+    table = pd.read_parquet(out / "tables" / "detection.parquet")
+    assert set(table["method"]) == {"nc", "b3d", "b3d_ss"}
+    report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
+    assert "**b3d-auroc-above-chance**" in report
