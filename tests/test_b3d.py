@@ -87,6 +87,21 @@ def test_nes_mask_gradient_matches_exact_bernoulli_expectation():
         assert cosine(est[0, c], exact[0, c]) > 0.9
 
 
+def test_nes_class_blocks_equal_one_call():
+    """Splitting a step's queries into class blocks (memory cap) changes nothing."""
+    group = Group(
+        {"arch": "mlp", "in_channels": 1, "size": 4, "num_classes": 5, "width": 8}, [0, 1]
+    )
+    x, lam = torch.rand(2, 6, 1, 4, 4), torch.rand(2, 5)
+    theta_m, theta_p = torch.randn(2, 5, 4, 4), torch.randn(2, 5, 1, 4, 4)
+    cfg, oracles = ReverseConfig(samples=7), (Oracle(group), Oracle(group))
+    whole = nes_grad(oracles[0], x, theta_m, theta_p, lam, cfg, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    blocks = nes_grad(oracles[1], x, theta_m, theta_p, lam, cfg, gen, max_inputs=100)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, blocks, strict=True))
+    assert oracles[0].queries.tolist() == oracles[1].queries.tolist() == [5 * 7 * 6] * 2
+
+
 def test_anomaly_index_by_hand():
     norms = torch.tensor([[1.0, 10, 11, 12, 9, 10], [1.0, 2, 3, 4, 5, 6]])
     index, cls = anomaly_index(norms)

@@ -67,19 +67,36 @@ class ReverseConfig:
         return cls(**section)
 
 
-def nes_grad(oracle, xb, theta_m, theta_p, lam, cfg, gen):
-    """NES estimates of ∇θ_m, ∇θ_p of the objective, per (model, class); one oracle call."""
+def _target_ce(oracle, xb, masks, pats, classes):
+    """Batch-mean CE to each unit's class of every draw: G×K'×k, one oracle call."""
+    g, k, n, b = *masks.shape[:3], xb.shape[1]
+    x = stamp(xb[:, None, None], masks[:, :, :, None], pats[:, :, :, None])  # G×K'×k×B×C×H×W
+    probs = oracle(x.flatten(1, 3)).view(g, k, n, b, -1)
+    cls = classes.view(1, k, 1, 1, 1).expand(g, k, n, b, 1)
+    return -probs.gather(-1, cls).squeeze(-1).clamp_min(1e-12).log().mean(-1)
+
+
+def nes_grad(oracle, xb, theta_m, theta_p, lam, cfg, gen, max_inputs: int = 1 << 21):
+    """NES estimates of ∇θ_m, ∇θ_p of the objective, per (model, class). All queries of the
+    step go in one oracle call, unless they exceed `max_inputs` stamped images: then one
+    call per block of classes (each class's k×B queries still in one pass)."""
     g, k, b = xb.shape[0], theta_m.shape[1], xb.shape[1]
     pi = squash(theta_m)[:, :, None]  # G×K×1×H×W
     masks = torch.bernoulli(pi.expand(-1, -1, cfg.samples, -1, -1), generator=gen)
     shape = (*theta_p.shape[:2], cfg.samples, *theta_p.shape[2:])
     eps = torch.randn(shape, generator=gen, device=theta_p.device)
     pats = squash(theta_p[:, :, None] + cfg.sigma * eps)  # G×K×k×C×H×W
-    x = stamp(xb[:, None, None], masks[:, :, :, None], pats[:, :, :, None])  # G×K×k×B×C×H×W
-    probs = oracle(x.flatten(1, 3)).view(g, k, cfg.samples, b, -1)
-    cls = torch.arange(k, device=xb.device).view(1, k, 1, 1, 1)
-    ce = -probs.gather(-1, cls.expand(g, k, cfg.samples, b, 1)).squeeze(-1).clamp_min(1e-12).log()
-    f = ce.mean(-1)  # G×K×k
+    classes = torch.arange(k, device=xb.device)
+    block = max(1, max_inputs // (g * cfg.samples * b))
+    f = torch.cat(
+        [
+            _target_ce(
+                oracle, xb, masks[:, i : i + block], pats[:, i : i + block], classes[i : i + block]
+            )
+            for i in range(0, k, block)
+        ],
+        1,
+    )  # G×K×k
     f = f - f.mean(-1, keepdim=True)
     pi = pi.squeeze(2)
     # the regulariser's expectation λ‖g(θ_m)‖₁ needs no query: its gradient is exact
