@@ -88,8 +88,9 @@ class Group(nn.Module):
         self.spec = dict(spec)
         models = []
         for seed in seeds:  # each model's initialisation comes from its own seed
-            torch.manual_seed(seed)
-            models.append(build(**spec))
+            with torch.random.fork_rng():  # leaves the caller's random stream alone
+                torch.manual_seed(seed)
+                models.append(build(**spec))
         params, _ = stack_module_state(models)
         self.params = nn.ParameterDict(
             {k.replace(".", "/"): nn.Parameter(v) for k, v in params.items()}
