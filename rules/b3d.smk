@@ -2,16 +2,17 @@
 # time (one job per dataset × chunk, run in parallel) -> trigger reverse-engineering per
 # chunk and method (Neural Cleanse, B3D, B3D-SS; with mitigation) -> evaluate -> figures.
 
-B3D = CFG.scale_section("b3d") if "b3d" in ENABLED else {}
-B3D_DATASETS = B3D.get("datasets", [])
-B3D_CHUNKS = B3D.get("chunks", [])
-B3D_METHODS = list(B3D.get("methods", {}))
+B3D = CFG.scale_section("b3d")
+B3D_DATASETS = B3D["datasets"]
+B3D_CHUNKS = B3D["chunks"]
+B3D_METHODS = list(B3D["methods"])
 B3D_FIGURES = ["detection", "roc", "triggers", "norms", "anomaly", "queries"]
 PAPER_DATA["b3d"] = [prepared(d, s) for d in B3D_DATASETS for s in ("train", "test")]
 
 
 wildcard_constraints:
     b3d_chunk=r"\d+",
+    b3d_method="|".join(B3D_METHODS),
 
 
 rule b3d_population:
@@ -22,7 +23,9 @@ rule b3d_population:
         models=result("b3d", "models", "{dataset}", "chunk{b3d_chunk}.pt"),
         table=result("b3d", "tables", "population", "{dataset}-{b3d_chunk}.parquet"),
     params:
-        cfg=step_params("b3d", "population", only={"datasets": "dataset", "chunks": "b3d_chunk"}),
+        cfg=step_params(
+            "b3d", "population", only={"datasets": "dataset", "chunks": "b3d_chunk"}
+        ),
         io=io_args,
     log:
         log_file("b3d", "population", "{dataset}", "{b3d_chunk}"),
@@ -40,12 +43,12 @@ rule b3d_detect:
         models=rules.b3d_population.output.models,
         test=prepared("{dataset}", "test"),
     output:
-        table=result("b3d", "tables", "detect", "{dataset}-{b3d_chunk}-{method}.parquet"),
+        table=result("b3d", "tables", "detect", "{dataset}-{b3d_chunk}-{b3d_method}.parquet"),
     params:
-        cfg=step_params("b3d", "detect", only={"methods": "method"}),
+        cfg=step_params("b3d", "detect", only={"methods": "b3d_method"}),
         io=io_args,
     log:
-        log_file("b3d", "detect", "{dataset}", "{b3d_chunk}", "{method}"),
+        log_file("b3d", "detect", "{dataset}", "{b3d_chunk}", "{b3d_method}"),
     threads: 1
     resources:
         **GPU_STEP,
@@ -63,7 +66,7 @@ B3D_TABLES = {
         rules.b3d_detect.output.table,
         dataset=B3D_DATASETS,
         b3d_chunk=B3D_CHUNKS,
-        method=B3D_METHODS,
+        b3d_method=B3D_METHODS,
     ),
 }
 

@@ -3,7 +3,7 @@ one row per (dataset, model, method)."""
 
 from __future__ import annotations
 
-from reprise.claims import MetricTable
+from reprise.metric_table import MetricTable
 from reprise.papers.b3d import evaluate as ev
 
 METRICS = MetricTable()

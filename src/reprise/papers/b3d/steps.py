@@ -10,16 +10,10 @@ from __future__ import annotations
 import logging
 
 from reprise.io import read_table, write_json, write_table
-from reprise.steps import Steps
+from reprise.steps import Steps, one
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
-
-
-def _one(params: dict, section: str):
-    """The single item a job's wildcard narrowed a list section to."""
-    (item,) = params[section]
-    return item
 
 
 @STEPS.register(
@@ -30,8 +24,10 @@ def _one(params: dict, section: str):
     gpu=True,
 )
 def population(params, inputs, outputs, rt):
-    """Train one chunk of the population at once (clean and backdoored models; each recipe
-    drawn from the model's seed and saved with it); table: recipe, clean accuracy, ASR."""
+    """Train one chunk of the clean/backdoored population together (vmapped group).
+
+    Each model's recipe is drawn from its seed and saved with it; the table holds the
+    recipes, clean accuracy and attack success rate."""
     import pandas as pd
 
     from reprise.data.prepared import load_split
@@ -40,7 +36,7 @@ def population(params, inputs, outputs, rt):
     from reprise.papers.b3d.population import draw_recipe
     from reprise.papers.b3d.train import clean_and_attack, train_group
 
-    dataset, chunk = _one(params, "datasets"), int(_one(params, "chunks"))
+    dataset, chunk = one(params, "datasets"), int(one(params, "chunks"))
     pop = params["population"]
     train, test = load_split(inputs["train"]), load_split(inputs["test"])
     c, h = train.x.shape[1], train.x.shape[2]
@@ -101,9 +97,10 @@ def population(params, inputs, outputs, rt):
     gpu=True,
 )
 def detect(params, inputs, outputs, rt):
-    """Reverse-engineer a trigger per model and class with one method (nc: gradients; b3d:
-    NES on probabilities; b3d_ss: NES on synthesised inputs), flag by the MAD anomaly index,
-    and repair inputs of flagged models with the reversed trigger."""
+    """Reverse-engineer triggers with one method (nc, b3d, b3d_ss), flag, mitigate.
+
+    nc: gradients; b3d: NES on probabilities; b3d_ss: NES on synthesised inputs. One trigger
+    per model and class; flag by the MAD anomaly index; repair flagged models' inputs."""
     import pandas as pd
 
     from reprise.data.prepared import load_split
@@ -111,7 +108,7 @@ def detect(params, inputs, outputs, rt):
     from reprise.papers.b3d.detect import detect as run
     from reprise.papers.b3d.model import Group
 
-    (method,) = params["methods"]
+    method, _ = one(params, "methods")
     ckpt = load_checkpoint(inputs["models"])
     try:
         recipes, spec = ckpt["recipes"], ckpt["spec"]
@@ -159,8 +156,9 @@ def _joined(inputs):
     sections=(),
 )
 def evaluate(params, inputs, outputs, rt):
-    """metrics.json (every declared metric) and the detection table per dataset × method ×
-    attack (accuracy, TPR, FPR, AUROC, target found)."""
+    """metrics.json and the detection table (dataset × method × attack).
+
+    The table: accuracy, TPR, FPR, AUROC and how often the flagged class is the target."""
     from reprise.papers.b3d.evaluate import summary
     from reprise.papers.b3d.metrics import METRICS
 
@@ -173,20 +171,19 @@ def evaluate(params, inputs, outputs, rt):
 
 @STEPS.register(
     inputs=("population*", "detections*"),
-    outputs=("detection", "roc", "triggers", "norms", "anomaly", "queries"),
+    outputs=("detection*", "roc*", "triggers*", "norms*", "anomaly*", "queries*"),
     sections=("plot",),
 )
 def figures(params, inputs, outputs, rt):
-    """Detection table as bars, ROC, true vs reversed triggers, L1-norm distributions,
-    anomaly index per model, queries per model."""
+    """Detection bars, ROC, true vs reversed triggers, L1 norms, anomaly index, queries."""
     from reprise.papers.b3d import figures as draw
     from reprise.plots import save_figure, use_style
 
-    use_style(params["plot"])
+    opts = use_style(params["plot"])
     population, df = _joined(inputs)
-    save_figure(draw.detection(df), outputs["detection"], params["plot"])
-    save_figure(draw.roc(df), outputs["roc"], params["plot"])
-    save_figure(draw.triggers(df, population), outputs["triggers"], params["plot"])
-    save_figure(draw.norms(df), outputs["norms"], params["plot"])
-    save_figure(draw.anomaly(df), outputs["anomaly"], params["plot"])
-    save_figure(draw.queries(df), outputs["queries"], params["plot"])
+    save_figure(draw.detection(df), outputs["detection"], opts)
+    save_figure(draw.roc(df), outputs["roc"], opts)
+    save_figure(draw.triggers(df, population), outputs["triggers"], opts)
+    save_figure(draw.norms(df), outputs["norms"], opts)
+    save_figure(draw.anomaly(df), outputs["anomaly"], opts)
+    save_figure(draw.queries(df), outputs["queries"], opts)
