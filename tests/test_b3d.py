@@ -249,7 +249,7 @@ def test_detection_scores_by_hand():
 
 
 TINY = {
-    "chunks": [0],
+    "chunks": ["0"],
     "population": {"per_chunk": 4},
     "train": {"epochs": 3},
     "detect": {"pool": 40, "mitigation_samples": 60},
@@ -285,3 +285,30 @@ def test_snakemake_builds_the_b3d_dag_end_to_end_at_tiny_size(project_copy):
     assert set(table["method"]) == {"nc", "b3d", "b3d_ss"}
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     assert "**b3d-auroc-above-chance**" in report
+
+
+def test_detect_refuses_a_checkpoint_that_is_not_a_population_chunk(tmp_path, capsys):
+    import json
+
+    from reprise import cli, data
+    from reprise.io import save_checkpoint
+
+    save_checkpoint(tmp_path / "other.pt", {"state_dict": {"w": torch.zeros(2)}})
+    params = {
+        "methods": {"b3d": {"reverse": {"steps": 2}}},
+        "detect": {"pool": 10, "mitigation_samples": 10},
+    }
+    test = data.prepared_path(digits_root(), "digits", "test")
+    out = tmp_path / "detect.parquet"
+    args = [
+        "b3d",
+        "detect",
+        "--params",
+        json.dumps(params),
+        "--input",
+        f"models={tmp_path}/other.pt",
+    ]
+    assert cli.main([*args, "--input", f"test={test}", "--output", f"table={out}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a b3d population chunk" in err[0]
+    assert not out.exists()

@@ -35,8 +35,13 @@ def detection(df: pd.DataFrame):
             hue_order=[METHOD_NAMES[m] for m in ORDER],
         )
         ax.set(title=key.upper() if key != "accuracy" else "accuracy", ylim=(0, 1.05), ylabel="")
-        if ax is not axes[-1]:
-            ax.get_legend().remove()
+        ax.get_legend().remove()
+    axes[-1].legend(
+        *axes[-1].get_legend_handles_labels(),
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        title="method",
+    )
     fig.suptitle("Detection over the population (flag: anomaly index > 2)")
     return fig
 
