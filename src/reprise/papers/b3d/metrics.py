@@ -74,3 +74,39 @@ def mitigation_asr_drop(df):
 def mitigation_clean_drop(df):
     m = ev.mitigation(df, "b3d")
     return None if m["clean_before"] is None else m["clean_before"] - m["clean_after"]
+
+
+def _population(df, dataset, attack, column, size=None):
+    """Mean of a population column over one dataset's models of one kind (one row per model:
+    the b3d rows of the joined table carry each model once)."""
+    part = df[(df["method"] == "b3d") & (df["dataset"] == dataset) & (df["attack"] == attack)]
+    if size is not None:
+        part = part[part["trigger_size"] == size]
+    return float(part[column].mean()) if len(part) else None
+
+
+for _d in PAPER_DATASETS:
+    _declare(
+        f"clean_acc_clean_models_{_d}",
+        f"mean clean test accuracy of the clean {_d} models",
+        lambda df, d=_d: _population(df, d, "clean", "clean_acc"),
+    )
+    _declare(
+        f"asr_patch_models_{_d}",
+        f"mean attack success rate of the patch-backdoored {_d} models",
+        lambda df, d=_d: _population(df, d, "patch", "asr"),
+    )
+for _s in (1, 2, 3):
+    for _m in ("nc", "b3d"):
+        _declare(
+            f"norm_target_{_m}_patch{_s}_cifar10",
+            f"{ev.METHOD_NAMES[_m]}: mean L1 norm of the reversed mask of the target class, "
+            f"CIFAR-10 models with a {_s}x{_s} patch",
+            lambda df, m=_m, s=_s: _norm_target(df, m, s),
+        )
+
+
+def _norm_target(df, method, size):
+    part = df[(df["method"] == method) & (df["dataset"] == "cifar10")]
+    part = part[(part["attack"] == "patch") & (part["trigger_size"] == size)]
+    return float(part["norm_target"].mean()) if len(part) else None
