@@ -18,6 +18,7 @@ include: "rules/common.smk"
 include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"
 include: "rules/rejection.smk"
+include: "rules/b3d.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 
