@@ -232,19 +232,30 @@ def synthesise(
     return audio.astype(np.float32), meta
 
 
-def build(out: str | Path, sizes: dict, seed: int = 0, cfg: SynthConfig | None = None) -> Path:
-    """Synthesise the corpus into `out` (a directory); returns the manifest's path.
-
-    sizes: {split: {domain: count}}, e.g. {"train": {"command": 200, "dictation": 50}, ...}.
-    Written atomically: into `<out>.tmp`, renamed to `out` when complete."""
-    import shutil
-
-    import pandas as pd
+def _synth_jobs(jobs: list[tuple], out: str, seed: int, cfg: SynthConfig) -> list[dict]:
+    """Synthesise utterances (split, domain, index) into `out`; one rng per utterance, so
+    the corpus does not depend on how the jobs are shared among workers."""
     import soundfile as sf
 
     from reprise.speech.tts import voices
 
-    cfg = cfg or SynthConfig()
+    synth, pool, rows = WordSynth(), voices(), []
+    for split, domain, i in jobs:
+        rng = np.random.default_rng([seed, SPLITS.index(split), DOMAINS.index(domain), i])
+        make = command_text if domain == "command" else dictation_text
+        uid = f"{split}-{domain}-{i:06d}"
+        audio, meta = synthesise(make(rng), rng, synth, cfg, pool[rng.integers(len(pool))])
+        path = f"audio/{uid}.flac"
+        sf.write(Path(out) / path, audio, SAMPLE_RATE, subtype="PCM_16")
+        rows.append(
+            dict(
+                id=uid, split=split, domain=domain, text=" ".join(meta["words"]), path=path, **meta
+            )
+        )
+    return rows
+
+
+def check_sizes(sizes: dict) -> None:
     for split, per in sizes.items():
         if split not in SPLITS or not isinstance(per, dict):
             raise ConfigError(
@@ -252,37 +263,49 @@ def build(out: str | Path, sizes: dict, seed: int = 0, cfg: SynthConfig | None =
                 f"{SPLITS}, got {split!r}: {per!r}"
             )
         for domain, n in per.items():
-            if domain not in DOMAINS or not isinstance(n, int) or n < 0:
+            if domain not in DOMAINS or not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise ConfigError(
                     f"corpus sizes[{split}]: expected a count >= 0 per domain "
                     f"{DOMAINS}, got {domain!r}: {n!r}"
                 )
+
+
+def build(
+    out: str | Path, sizes: dict, seed: int = 0, cfg: SynthConfig | None = None, workers: int = 1
+) -> Path:
+    """Synthesise the corpus into `out` (a directory); returns the manifest's path.
+
+    sizes: {split: {domain: count}}, e.g. {"train": {"command": 200, "dictation": 50}, ...}.
+    Written atomically: into `<out>.tmp`, renamed to `out` when complete."""
+    import multiprocessing as mp
+    import shutil
+
+    import pandas as pd
+
+    cfg = cfg or SynthConfig()
+    check_sizes(sizes)
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "audio").mkdir(parents=True)
-    synth, pool = WordSynth(), voices()
-    rows = []
-    for si, split in enumerate(SPLITS):
-        for di, domain in enumerate(DOMAINS):
-            n = sizes.get(split, {}).get(domain, 0)
-            rng = np.random.default_rng([seed, si, di])  # a split's content is fixed by seed
-            make = command_text if domain == "command" else dictation_text
-            for i in range(n):
-                uid = f"{split}-{domain}-{i:06d}"
-                audio, meta = synthesise(make(rng), rng, synth, cfg, pool[rng.integers(len(pool))])
-                path = f"audio/{uid}.flac"
-                sf.write(tmp / path, audio, SAMPLE_RATE, subtype="PCM_16")
-                rows.append(
-                    dict(
-                        id=uid,
-                        split=split,
-                        domain=domain,
-                        text=" ".join(meta["words"]),
-                        path=path,
-                        **meta,
-                    )
-                )
+    jobs = [
+        (split, domain, i)
+        for split in SPLITS
+        for domain in DOMAINS
+        for i in range(sizes.get(split, {}).get(domain, 0))
+    ]
+    shares = [jobs[w::workers] for w in range(workers)]
+    if workers > 1:  # fork: espeak-ng is first initialised in each worker, never shared
+        with mp.get_context("fork").Pool(workers) as p:
+            parts = p.starmap(_synth_jobs, [(j, str(tmp), seed, cfg) for j in shares])
+    else:
+        parts = [_synth_jobs(jobs, str(tmp), seed, cfg)]
+    order = {j: k for k, j in enumerate(jobs)}
+    rows = sorted(
+        (r for part in parts for r in part),
+        key=lambda r: order[(r["split"], r["domain"], int(r["id"].rsplit("-", 1)[1]))],
+    )
+    for split in SPLITS:
         log.info("synthesised %s: %d utterances", split, sum(r["split"] == split for r in rows))
     pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
     shutil.rmtree(out, ignore_errors=True)
