@@ -56,5 +56,5 @@ rule librispeech_fetch:
     conda:
         CONDA_ENV
     shell:
-        "python -m reprise.speech.librispeech fetch {wildcards.subset} "
+        "python -m reprise.speech librispeech-fetch {wildcards.subset} "
         "--raw $(dirname {output:q}) > {log} 2>&1"

@@ -6,7 +6,14 @@ import math
 import pytest
 import torch
 
-from reprise.speech.loss import ar_masks, forward_score, forward_score_loop, lattice, rnnt_loss
+from reprise.speech.loss import (
+    ar_masks,
+    forward_score,
+    forward_score_loop,
+    lattice,
+    rnnt_loss,
+    viterbi_alignment,
+)
 
 
 def brute_force(blank, emit, t, u, blank_ok=None, emit_ok=None):
@@ -114,3 +121,25 @@ def test_ar_rnnt_needs_ends():
     logits, y, tl, ul = case()
     with pytest.raises(ValueError, match="end frame"):
         rnnt_loss(logits, y, tl, ul, buffers=(1, 1))
+
+
+def test_viterbi_alignment_is_the_best_path():
+    logits, y, tl, ul = case(seed=6, b=1, t=5, u=3)
+    blank, emit = lattice(logits, y)
+    frames, score = viterbi_alignment(blank[0], emit[0])
+    best = -math.inf
+    for pos in itertools.combinations(range(5 + 3 - 1), 3):
+        tt = uu = 0
+        s, fr = 0.0, []
+        for k in range(5 + 3 - 1):
+            if k in pos:
+                s += float(emit[0, tt, uu])
+                fr.append(tt)
+                uu += 1
+            else:
+                s += float(blank[0, tt, uu])
+                tt += 1
+        s += float(blank[0, tt, uu])
+        if s > best:
+            best, best_frames = s, fr
+    assert score == pytest.approx(best, abs=1e-12) and frames == best_frames

@@ -2,6 +2,7 @@
 
     python -m reprise.speech corpus --out DIR --sizes JSON [--seed N] [--workers N]
     python -m reprise.speech librispeech --raw DIR --out DIR [--subsets a,b] [--alignments DIR]
+    python -m reprise.speech librispeech-fetch SUBSET --raw DIR
 
 Bad input stops with one line `reprise.speech: error: ...` and exit status 2.
 """
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("--out", required=True)
     ls.add_argument("--subsets", default="train-clean-100,dev-clean,test-clean")
     ls.add_argument("--alignments", default=None, help="folder of published word alignments")
+    lf = sub.add_parser("librispeech-fetch", help="download + verify one official tarball")
+    lf.add_argument("subset")
+    lf.add_argument("--raw", required=True)
     args = p.parse_args(argv)
     configure_logging()
     try:
@@ -43,10 +47,14 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(sizes, dict):
                 raise ReproError("--sizes must be a JSON object {split: {domain: count}}")
             corpus.build(args.out, sizes, args.seed, workers=max(1, args.workers))
-        else:
+        elif args.cmd == "librispeech":
             from reprise.speech import librispeech
 
             librispeech.prepare(args.raw, args.out, args.subsets.split(","), args.alignments)
+        else:
+            from reprise.speech import librispeech
+
+            librispeech.fetch(args.subset, args.raw)
     except ReproError as e:
         print(f"reprise.speech: error: {e}", file=sys.stderr)
         return 2

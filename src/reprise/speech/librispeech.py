@@ -11,20 +11,18 @@ format of github.com/CorentinJ/librispeech-alignments: per chapter a
 end time of its entry, "" entries being silences); otherwise left empty, and the manifest's
 `aligned` column says so (Ar-RNNT and emission delays need aligned utterances).
 
-    python -m reprise.speech.librispeech fetch dev-clean --raw data/raw/librispeech
+    python -m reprise.speech librispeech-fetch dev-clean --raw data/raw/librispeech
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
-import sys
 import tarfile
 from pathlib import Path
 
 from reprise.data.download import RawFile, fetch_file, verify
-from reprise.errors import DataError, ReproError
+from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +91,7 @@ def prepare(raw: str | Path, out: str | Path, subsets: list[str], alignments=Non
         path = raw / rf.filename
         if not path.is_file():
             raise DataError(
-                f"{path} is missing: run `python -m reprise.speech.librispeech fetch "
+                f"{path} is missing: run `python -m reprise.speech librispeech-fetch "
                 f"{subset} --raw {raw}`, or place the official file there"
             )
         verify(path, rf)
@@ -151,21 +149,3 @@ def prepare(raw: str | Path, out: str | Path, subsets: list[str], alignments=Non
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out / "manifest.parquet"
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reprise.speech.librispeech")
-    p.add_argument("cmd", choices=["fetch"])
-    p.add_argument("subset")
-    p.add_argument("--raw", required=True)
-    args = p.parse_args(argv)
-    try:
-        fetch(args.subset, args.raw)
-    except ReproError as e:
-        print(f"reprise.speech.librispeech: error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

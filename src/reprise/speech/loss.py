@@ -130,3 +130,33 @@ def forward_score_loop(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
                 alpha[tt][uu] = terms[0] if len(terms) == 1 else torch.logaddexp(*terms)
         out.append(alpha[t - 1][u] + blank_lp[i, t - 1, u])
     return torch.stack(out)
+
+
+@torch.no_grad()
+def viterbi_alignment(blank_lp: torch.Tensor, emit_lp: torch.Tensor) -> tuple[list[int], float]:
+    """The single best alignment of one utterance (blank_lp (T, U+1), emit_lp (T, U)):
+    the frame at which each token is emitted, and the path's log probability. Used to
+    force-align transcripts with a trained model (word times for corpora without them)."""
+    t, u1 = blank_lp.shape
+    score = torch.full((t, u1), NEG, dtype=blank_lp.dtype)
+    from_emit = torch.zeros((t, u1), dtype=torch.bool)
+    score[0, 0] = 0.0
+    for n in range(1, t + u1 - 1):  # anti-diagonals, as in the forward recursion (max-plus)
+        uu = torch.arange(max(0, n - t + 1), min(n, u1 - 1) + 1)
+        tt = n - uu
+        left = torch.where(
+            tt > 0, score[(tt - 1).clamp(min=0), uu] + blank_lp[(tt - 1).clamp(min=0), uu], NEG
+        )
+        below = torch.where(
+            uu > 0, score[tt, (uu - 1).clamp(min=0)] + emit_lp[tt, (uu - 1).clamp(min=0)], NEG
+        )
+        score[tt, uu] = torch.maximum(left, below)
+        from_emit[tt, uu] = below > left
+    frames, i, j = [], t - 1, u1 - 1
+    while i > 0 or j > 0:
+        if from_emit[i, j]:
+            frames.append(i)
+            j -= 1
+        else:
+            i -= 1
+    return frames[::-1], float(score[t - 1, u1 - 1] + blank_lp[t - 1, u1 - 1])

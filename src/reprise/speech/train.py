@@ -12,7 +12,8 @@ speech papers build on.
   domain_vector (bool: feed the domain indicator)
 - train: epochs, batch_size, lr, weight_decay, loss (rnnt | ar_rnnt), buffers
   ({domain: [b_l, b_r]} in encoder frames), segments ({domain: segment}, per-domain segment
-  size), specaugment (bool), domains (which domains to train on), seed
+  size), specaugment (bool), domains (which domains to train on), seed, warmup (steps),
+  ctc_weight (auxiliary CTC loss on the encoder; 0 = none)
 - decode: vad_threshold (s), vad_delta_db, max_symbols
 """
 
@@ -32,7 +33,7 @@ from reprise.speech import corpus as corpus_mod
 from reprise.speech import features as F
 from reprise.speech.emformer import EmformerConfig
 from reprise.speech.loss import rnnt_loss
-from reprise.speech.tokens import EOS, Tokenizer, token_end_times, words_with_times
+from reprise.speech.tokens import CHARS, EOS, Tokenizer, token_end_times, words_with_times
 from reprise.speech.transducer import Transducer, TransducerConfig
 
 log = logging.getLogger("reprise")
@@ -67,6 +68,7 @@ DEFAULTS = {
         "domains": list(corpus_mod.DOMAINS),
         "seed": 0,
         "warmup": 50,
+        "ctc_weight": 0.5,
     },
     "decode": {"vad_threshold": 0.5, "vad_delta_db": 25.0, "max_symbols": 5},
 }
@@ -181,14 +183,20 @@ def batch_loss(model, batch: list[Example], cfg: dict, gen: torch.Generator | No
     dom = batch[0].domain
     x, t, y, u, ends, d = _collate(batch, tr["specaugment"] and gen is not None, gen)
     seg = tr["segments"].get(dom)
-    logits, t_enc = model(x, t, y, d if model.c.domains else None, seg)
+    enc, t_enc = model.encode(x, t, d if model.c.domains else None, seg)
+    logits = model.joiner(enc, model.predictor(y))
     buffers = None
     if tr["loss"] == "ar_rnnt":
         b = tr["buffers"].get(dom)
         if b is None:
             raise ConfigError(f"train.buffers: Ar-RNNT needs [b_l, b_r] for domain {dom!r}")
         buffers = (float(b[0]), float(b[1]))
-    return rnnt_loss(logits, y, t_enc, u, ends=ends, buffers=buffers)
+    loss = rnnt_loss(logits, y, t_enc, u, ends=ends, buffers=buffers)
+    if tr["ctc_weight"]:
+        lp = torch.log_softmax(model.ctc(enc), -1).transpose(0, 1)
+        ctc = torch.nn.functional.ctc_loss(lp, y, t_enc, u, zero_infinity=True, reduction="sum")
+        loss = loss + tr["ctc_weight"] * ctc / len(batch)
+    return loss
 
 
 def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | None = None) -> dict:
@@ -430,3 +438,45 @@ def evaluate(table, flops_per_second: float | None = None) -> dict:
             s["flops_per_second"] = flops_per_second
         out[name] = s
     return out
+
+
+@torch.no_grad()
+def force_align(bundle, manifest):
+    """Word times by the model itself (Viterbi alignment of the transcript) for every
+    utterance whose manifest row has none (`aligned` False or empty `ends`): a word starts at
+    its first token's frame and ends after its last token's. Returns a new manifest with
+    `aligned` True and `alignment` "model" for those rows."""
+    from reprise.speech.loss import lattice, viterbi_alignment
+
+    m = bundle if isinstance(bundle, Loaded) else load(bundle)
+    df = corpus_mod.load_manifest(manifest) if not hasattr(manifest, "columns") else manifest
+    df = df.copy()
+    if "alignment" not in df.columns:
+        df["alignment"] = ["given" if len(e) else "" for e in df["ends"]]
+    shift = m.model.frame_shift
+    for i, row in df.iterrows():
+        if len(row["ends"]):
+            continue
+        fb = m.cmvn(F.fbank(corpus_mod.read_audio(row["audio_path"])))
+        x = torch.from_numpy(fb)[None]
+        pieces = [m.tok.encode(w) for w in row["words"]]
+        if m.tok.sp is None:  # characters: a space token between words
+            pieces = [
+                p + ([2 + CHARS.index(" ")] if k < len(pieces) - 1 else [])
+                for k, p in enumerate(pieces)
+            ]
+        y = torch.tensor([[k for p in pieces for k in p]])
+        dom = torch.tensor([corpus_mod.DOMAINS.index(row["domain"])]) if m.model.c.domains else None
+        logits, _ = m.model(x, torch.tensor([x.shape[1]]), y, dom)
+        frames, _ = viterbi_alignment(*(z[0] for z in lattice(logits, y)))
+        starts, ends, k = [], [], 0
+        for p in pieces:
+            own = len(p) - (1 if m.tok.sp is None and k + len(p) < len(frames) else 0)
+            starts.append(frames[k] * shift)
+            ends.append((frames[k + own - 1] + 1) * shift)
+            k += len(p)
+        df.at[i, "starts"], df.at[i, "ends"] = starts, ends
+        df.at[i, "speech_end"] = ends[-1]
+        df.at[i, "alignment"] = "model"
+    df["aligned"] = True
+    return df

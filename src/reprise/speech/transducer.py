@@ -48,6 +48,9 @@ class Transducer(nn.Module):
         self.encoder = Emformer(c.encoder)
         self.predictor = Predictor(c.vocab, c.pred_dim, c.pred_layers, d, c.encoder.dropout)
         self.joiner = Joiner(d, c.join_dim, c.vocab)
+        # CTC head on the encoder: an auxiliary loss at training (train.ctc_weight) that makes
+        # the encoder learn acoustics before the predictor's language model dominates
+        self.ctc = nn.Linear(d, c.vocab)
 
     @property
     def frame_shift(self) -> float:
