@@ -13,7 +13,8 @@ speech papers build on.
 - train: epochs, batch_size, lr, weight_decay, loss (rnnt | ar_rnnt), buffers
   ({domain: [b_l, b_r]} in encoder frames), segments ({domain: segment}, per-domain segment
   size), specaugment (bool), domains (which domains to train on), seed, warmup (steps),
-  ctc_weight (auxiliary CTC loss on the encoder; 0 = none)
+  ctc_weight (auxiliary CTC loss on the encoder; 0 = none), ctc_epochs (first epochs train
+  the encoder with CTC alone, so the transducer starts from acoustic features)
 - decode: vad_threshold (s), vad_delta_db, max_symbols
 """
 
@@ -69,6 +70,7 @@ DEFAULTS = {
         "seed": 0,
         "warmup": 50,
         "ctc_weight": 0.5,
+        "ctc_epochs": 0,
     },
     "decode": {"vad_threshold": 0.5, "vad_delta_db": 25.0, "max_symbols": 5},
 }
@@ -177,13 +179,26 @@ def _collate(batch: list[Example], specaug: bool, gen: torch.Generator):
     return x, t, y, u, ends, dom
 
 
-def batch_loss(model, batch: list[Example], cfg: dict, gen: torch.Generator | None = None):
-    """Mean transducer loss of one single-domain batch (Ar-RNNT with the domain's buffers)."""
+def batch_loss(
+    model,
+    batch: list[Example],
+    cfg: dict,
+    gen: torch.Generator | None = None,
+    ctc_only: bool = False,
+):
+    """Mean transducer loss of one single-domain batch (Ar-RNNT with the domain's buffers),
+    plus the weighted auxiliary CTC loss; only the CTC loss when `ctc_only`."""
     tr = cfg["train"]
     dom = batch[0].domain
     x, t, y, u, ends, d = _collate(batch, tr["specaugment"] and gen is not None, gen)
     seg = tr["segments"].get(dom)
     enc, t_enc = model.encode(x, t, d if model.c.domains else None, seg)
+    if ctc_only or tr["ctc_weight"]:
+        lp = torch.log_softmax(model.ctc(enc), -1).transpose(0, 1)
+        ctc = torch.nn.functional.ctc_loss(lp, y, t_enc, u, zero_infinity=True, reduction="sum")
+        ctc = ctc / len(batch)
+        if ctc_only:
+            return ctc
     logits = model.joiner(enc, model.predictor(y))
     buffers = None
     if tr["loss"] == "ar_rnnt":
@@ -192,11 +207,7 @@ def batch_loss(model, batch: list[Example], cfg: dict, gen: torch.Generator | No
             raise ConfigError(f"train.buffers: Ar-RNNT needs [b_l, b_r] for domain {dom!r}")
         buffers = (float(b[0]), float(b[1]))
     loss = rnnt_loss(logits, y, t_enc, u, ends=ends, buffers=buffers)
-    if tr["ctc_weight"]:
-        lp = torch.log_softmax(model.ctc(enc), -1).transpose(0, 1)
-        ctc = torch.nn.functional.ctc_loss(lp, y, t_enc, u, zero_infinity=True, reduction="sum")
-        loss = loss + tr["ctc_weight"] * ctc / len(batch)
-    return loss
+    return loss + tr["ctc_weight"] * ctc if tr["ctc_weight"] else loss
 
 
 def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | None = None) -> dict:
@@ -242,7 +253,8 @@ def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | No
         model.train()
         losses = []
         for batch in _batches(exs, tr["batch_size"], gen):
-            loss = batch_loss(model, [exs[i] for i in batch], cfg, gen)
+            ctc_only = epoch < tr["ctc_epochs"]
+            loss = batch_loss(model, [exs[i] for i in batch], cfg, gen, ctc_only)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
