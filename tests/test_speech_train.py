@@ -23,7 +23,7 @@ TINY = {
         "pred_dim": 16,
         "join_dim": 16,
     },
-    "train": {"epochs": 3, "batch_size": 2},
+    "train": {"epochs": 2, "batch_size": 2},
 }
 
 
@@ -51,7 +51,7 @@ def test_resumed_training_is_bit_identical(tiny, tmp_path):
     torch.set_num_threads(1)
     ref = T.train(tiny, TINY)
     with pytest.raises(KeyboardInterrupt):
-        T.train(tiny, TINY, resume=CrashAfter(tmp_path / "r", 2))
+        T.train(tiny, TINY, resume=CrashAfter(tmp_path / "r", 1))
     again = T.train(tiny, TINY, resume=Resume(tmp_path / "r", "key"))
     assert [h["loss"] for h in again["history"]] == [h["loss"] for h in ref["history"]]
     for k, v in ref["model"].items():
@@ -107,7 +107,7 @@ def test_bad_config_is_refused(tiny):
 
 
 # --- the done-when: smoke corpus <= 30 s, training <= 120 s, WER well below 100% ------
-SMOKE_TRAIN = {"train": {"epochs": 12, "batch_size": 8, "domains": ["command"]}}
+SMOKE_TRAIN = {"train": {"epochs": 15, "batch_size": 8, "lr": 5e-3, "domains": ["command"]}}
 
 
 @pytest.mark.slow

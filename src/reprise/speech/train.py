@@ -72,7 +72,7 @@ DEFAULTS = {
         "ctc_weight": 0.5,
         "ctc_epochs": 0,
     },
-    "decode": {"vad_threshold": 0.5, "vad_delta_db": 25.0, "max_symbols": 5},
+    "decode": {"vad_threshold": 0.5, "vad_delta_db": 15.0, "max_symbols": 5},
 }
 
 
