@@ -19,6 +19,7 @@ include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"
 include: "rules/rejection.smk"
 include: "rules/b3d.smk"
+include: "rules/speech.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 
