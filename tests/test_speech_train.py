@@ -134,7 +134,8 @@ def test_smoke_corpus_and_training_reach_a_useful_wer(tmp_path):
     synth = time.perf_counter() - t0
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    bundle = T.train(tmp_path / "c", SMOKE_TRAIN, time_limit=110)
+    # a fixed number of epochs, not a time budget: the verdict must not depend on the load
+    bundle = T.train(tmp_path / "c", SMOKE_TRAIN)
     trained = time.perf_counter() - t0
     scores = T.evaluate(T.decode(bundle, tmp_path / "c", "test", domains=["command"]))
     wer = scores["command"]["wer"]
