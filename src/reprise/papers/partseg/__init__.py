@@ -8,3 +8,5 @@ regression, foreground IoU, NMI/ARI) in evaluate.py.
 
 Torch-free: the workflow imports this module to plan the DAG.
 """
+
+from reprise.papers.partseg.metrics import METRICS  # noqa: F401  (the declared metric keys)

@@ -14,20 +14,31 @@ from __future__ import annotations
 import numpy as np
 
 
-def regress_landmarks(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+def regress_landmarks(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, visible: np.ndarray | None = None
+) -> np.ndarray:
     """Least-squares linear map without intercept from centroids (N, K, 2) to landmarks
-    (N, L, 2), fitted on train, applied to test -> (M, L, 2)."""
+    (N, L, 2), fitted on train, applied to test -> (M, L, 2). With `visible` (N, L), each
+    landmark is fitted on the train images where it is visible (CUB)."""
     a = train_x.reshape(len(train_x), -1).astype(np.float64)
-    b = train_y.reshape(len(train_y), -1).astype(np.float64)
-    w, *_ = np.linalg.lstsq(a, b, rcond=None)
-    pred = test_x.reshape(len(test_x), -1) @ w
-    return pred.reshape(len(test_x), -1, 2)
+    b = train_y.astype(np.float64)
+    vis = np.ones(b.shape[:2], bool) if visible is None else visible
+    w = np.zeros((a.shape[1], b.shape[1], 2))
+    for j in range(b.shape[1]):
+        w[:, j], *_ = np.linalg.lstsq(a[vis[:, j]], b[vis[:, j], j], rcond=None)
+    return np.einsum("nf,fld->nld", test_x.reshape(len(test_x), -1), w)
 
 
-def landmark_error(pred: np.ndarray, truth: np.ndarray, norm: np.ndarray) -> float:
-    """Mean over images and landmarks of |pred - truth| / norm, in percent."""
-    dist = np.linalg.norm(pred - truth, axis=-1).mean(1)
-    return float(100 * np.mean(dist / norm))
+def landmark_error(
+    pred: np.ndarray, truth: np.ndarray, norm: np.ndarray, visible: np.ndarray | None = None
+) -> float:
+    """Mean over images of the mean over (visible) landmarks of |pred - truth| / norm, in %."""
+    dist = np.linalg.norm(pred - truth, axis=-1) / norm[:, None]
+    if visible is None:
+        return float(100 * dist.mean())
+    keep = visible.any(1)
+    per_image = (dist * visible).sum(1)[keep] / visible.sum(1)[keep]
+    return float(100 * per_image.mean())
 
 
 def foreground_iou(labels: np.ndarray, masks: np.ndarray) -> float:
@@ -47,13 +58,14 @@ def keypoint_labels(labels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return labels[np.arange(n)[:, None], iy, ix]
 
 
-def clustering_scores(pred: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """NMI and ARI between the predicted part at each keypoint (N, L) and the keypoint's
-    identity, and the NMI of the same labels shuffled across keypoints (chance)."""
+def clustering_scores(pred: np.ndarray, visible: np.ndarray | None = None, seed: int = 0):
+    """NMI and ARI between the predicted part at each (visible) keypoint (N, L) and the
+    keypoint's identity, and the NMI of the same labels shuffled across keypoints (chance)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    truth = np.broadcast_to(np.arange(pred.shape[1]), pred.shape).ravel()
-    flat = pred.ravel()
+    truth = np.broadcast_to(np.arange(pred.shape[1]), pred.shape)
+    keep = np.ones(pred.shape, bool) if visible is None else visible
+    truth, flat = truth[keep], pred[keep]
     shuffled = np.random.default_rng(seed).permutation(flat)
     return {
         "nmi": float(normalized_mutual_info_score(truth, flat)),

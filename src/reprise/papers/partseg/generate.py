@@ -157,6 +157,20 @@ class Canvas:
         return images, masks
 
 
+# natural hair colours: black, dark brown, brown, auburn, blond, grey
+HAIR = np.array(
+    [[0.08, 0.06, 0.05], [0.25, 0.15, 0.08], [0.45, 0.30, 0.15], [0.55, 0.22, 0.10],
+     [0.85, 0.72, 0.45], [0.65, 0.65, 0.65]],
+    np.float32,
+)  # fmt: skip
+
+
+def _pick(rng, palette, n, tint):
+    """One palette colour per image with a random tint."""
+    base = palette[rng.integers(len(palette), size=n)]
+    return np.clip(base + _u(rng, -tint, tint, 3 * n).reshape(n, 3), 0, 1).astype(np.float32)
+
+
 def _skin_tones(rng, n):
     """Skin-like tones (light to dark) with a random tint, so skin is not just any colour."""
     t = _u(rng, 0, 1, n)[:, None]
@@ -168,7 +182,7 @@ def _skin_tones(rng, n):
 def draw_faces(cv: Canvas):
     r, n = cv.rng, cv.n
     z = np.zeros(n, np.float32)
-    hair_col = _u(r, 0, 1, 3 * n).reshape(n, 3) * _u(r, 0.2, 1.0, n)[:, None]
+    hair_col = _pick(r, HAIR, n, 0.08)
     skin_col = _skin_tones(r, n)
     fw, fh = _u(r, 0.22, 0.27, n), _u(r, 0.28, 0.33, n)  # face half-width/height
     hair = cv.ellipse(z, -0.05 + z, fw + _u(r, 0.03, 0.06, n), fh + _u(r, 0.0, 0.04, n))
