@@ -183,6 +183,14 @@ def test_foreground_iou_and_clustering_scores():
     assert ev.clustering_scores(np.zeros((40, 3), int))["nmi"] == pytest.approx(0.0)
 
 
+def test_part_nmi_is_one_for_a_relabelled_truth_and_zero_for_one_label():
+    rng = np.random.default_rng(0)
+    masks = rng.integers(0, 4, (3, 8, 8))
+    s = ev.part_scores((masks * 7) % 5, masks)  # a permutation of the labels
+    assert s["part_nmi"] == pytest.approx(1.0) and s["part_nmi_chance"] < 0.1
+    assert ev.part_scores(np.ones_like(masks), masks)["part_nmi"] == pytest.approx(0.0)
+
+
 def test_keypoint_labels_read_the_landmark_pixel():
     labels = np.arange(16).reshape(1, 4, 4)
     assert ev.keypoint_labels(labels, np.array([[[2.5, 1.5], [0.2, 3.9]]])).tolist() == [[6, 12]]
@@ -349,3 +357,57 @@ def test_tiny_dag_builds_every_figure_and_claim(project_copy):
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in ("beats-scops-faces", "parts-are-semantic", "bottleneck-avoids-degenerate-parts"):
         assert f"**{claim}**" in report
+
+
+KILL_SCRIPT = """
+import sys, torch
+import numpy as np
+from reprise.papers.partseg.train import fit, model_config
+from reprise.resume import Resume
+torch.set_num_threads(1)
+out, state, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+x = torch.from_numpy(np.load(sys.argv[4])).float() / 255
+cfg = model_config({"parts": 3}, %r)
+train = dict(%r, steps=steps, save_every=1)
+model, hist = fit(cfg, x, train, seed=5, resume=Resume(__import__("pathlib").Path(state), "k"))
+torch.save({"state": model.state_dict(), "hist": hist}, out)
+"""
+
+
+@pytest.mark.slow
+def test_training_resumes_after_sigkill(tmp_path, faces):
+    """A training process killed (SIGKILL) after some saved steps and started again ends
+    bit-identical to one never killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    np.save(tmp_path / "x.npy", faces["images"][:16])
+    script = tmp_path / "train.py"
+    script.write_text(KILL_SCRIPT % (MODEL, TRAIN))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def cmd(out, steps, state="state"):
+        args = [str(tmp_path / out), str(tmp_path / state), str(steps), str(tmp_path / "x.npy")]
+        return [sys.executable, str(script), *args]
+
+    proc = subprocess.Popen(cmd("killed.pt", 400), env=env)
+    state = tmp_path / "state" / "state.pt"
+    deadline = time.time() + 60
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(state, weights_only=True)["state"]["step"]
+    assert 1 <= saved < 400
+    steps = saved + 2
+    subprocess.run(cmd("resumed.pt", steps), env=env, check=True)
+    subprocess.run(cmd("whole.pt", steps, "other"), env=env, check=True)
+    whole = torch.load(tmp_path / "whole.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    for a, b in zip(whole["state"].values(), resumed["state"].values(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed["hist"] == whole["hist"]

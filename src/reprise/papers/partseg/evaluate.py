@@ -7,6 +7,7 @@
 - Foreground IoU: the pixels not assigned to the background channel against the object mask.
 - NMI / ARI: the part label the model gives each ground-truth keypoint's pixel against the
   keypoint's identity (scikit-learn), with a permutation baseline for chance.
+- Part NMI: the predicted part of every object pixel against its true part (procedural data).
 """
 
 from __future__ import annotations
@@ -71,4 +72,18 @@ def clustering_scores(pred: np.ndarray, visible: np.ndarray | None = None, seed:
         "nmi": float(normalized_mutual_info_score(truth, flat)),
         "ari": float(adjusted_rand_score(truth, flat)),
         "nmi_chance": float(normalized_mutual_info_score(truth, shuffled)),
+    }
+
+
+def part_scores(labels: np.ndarray, masks: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """NMI between the predicted part and the true part over the object's pixels (N, H, W),
+    and the same with the predicted labels shuffled (chance)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    fg = masks > 0
+    truth, pred = masks[fg], labels[fg]
+    shuffled = np.random.default_rng(seed).permutation(pred)
+    return {
+        "part_nmi": float(normalized_mutual_info_score(truth, pred)),
+        "part_nmi_chance": float(normalized_mutual_info_score(truth, shuffled)),
     }

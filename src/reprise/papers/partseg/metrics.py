@@ -25,6 +25,8 @@ SCORES = {
     "nmi": "NMI of the predicted part at each keypoint vs the keypoint's identity",
     "ari": "ARI of the predicted part at each keypoint vs the keypoint's identity",
     "nmi_chance": "the same NMI with the predicted labels shuffled across keypoints",
+    "part_nmi": "NMI of the predicted part vs the true part over the object's pixels",
+    "part_nmi_chance": "the same part NMI with the predicted labels shuffled",
 }
 # the smoke claims: the full model (K=4) against each ablation / the baseline
 MARGINS = {

@@ -102,12 +102,13 @@ class Warp:
 # --- encoders, bottleneck, decoder --------------------------------------------------------------
 
 
-def conv(cin, cout, stride=1, dilation=1):
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation),
-        nn.GroupNorm(4, cout),
-        nn.ReLU(inplace=True),
-    )
+def conv(cin, cout, stride=1, dilation=1, norm=False):
+    """3×3 conv + ReLU; GroupNorm only where absolute colour should not matter (the shape
+    encoder): it would erase the colours the appearance path must carry to the decoder."""
+    layers = [nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation)]
+    if norm:
+        layers.append(nn.GroupNorm(4, cout))
+    return nn.Sequential(*layers, nn.ReLU(inplace=True))
 
 
 class ShapeEncoder(nn.Module):
@@ -117,10 +118,10 @@ class ShapeEncoder(nn.Module):
     def __init__(self, parts: int, width: int):
         super().__init__()
         self.body = nn.Sequential(
-            conv(3, width, stride=2),
-            conv(width, width),
-            conv(width, width, dilation=2),
-            conv(width, width, dilation=4),
+            conv(3, width, stride=2, norm=True),
+            conv(width, width, norm=True),
+            conv(width, width, dilation=2, norm=True),
+            conv(width, width, dilation=4, norm=True),
         )
         self.head = nn.Conv2d(width, parts + 1, 1)
 

@@ -18,6 +18,18 @@ from reprise.papers.partseg.train import fit, images, model_config
 log = logging.getLogger("reprise")
 
 
+def part_centres(parts: torch.Tensor) -> torch.Tensor:
+    """Centroid of each part's map where that part wins the argmax, (B, K+1, H, W) ->
+    (B, K, 2). The soft map's faint mass spread over the whole image would otherwise pull
+    every centroid towards the image centre; a part that wins nowhere keeps its soft
+    centroid."""
+    fg = parts[:, 1:]
+    won = fg * (parts.argmax(1, keepdim=True) == torch.arange(1, parts.shape[1])[:, None, None])
+    hard, soft = centroids(won), centroids(fg)
+    empty = won.flatten(2).sum(-1, keepdim=True) == 0
+    return torch.where(empty, soft, hard)
+
+
 @torch.no_grad()
 def predict(model, data: dict, batch: int = 256) -> dict:
     """Part centroids in pixels (N, K, 2), argmax part labels at image resolution (N, H, W)
@@ -27,7 +39,7 @@ def predict(model, data: dict, batch: int = 256) -> dict:
     cents, labels, vectors = [], [], []
     for i in range(0, len(x), batch):
         parts, vec = model.features(x[i : i + batch])
-        cents.append((centroids(parts[:, 1:]) + 1) / 2 * size)
+        cents.append((part_centres(parts) + 1) / 2 * size)
         up = F.interpolate(parts, size=(size, size), mode="bilinear", align_corners=False)
         labels.append(up.argmax(1).to(torch.uint8))
         vectors.append(vec)
@@ -59,10 +71,13 @@ def scores(model, train: dict, test: dict, fit_size: int | None) -> tuple[dict, 
     )
     row = {
         "landmark_error": ev.landmark_error(pred, test["landmarks"], test["norm"], vis_te),
-        "foreground_iou": (
-            ev.foreground_iou(p_test["labels"], test["masks"]) if "masks" in test else None
-        ),
+        "foreground_iou": None,
+        "part_nmi": None,
+        "part_nmi_chance": None,
     }
+    if "masks" in test:
+        row["foreground_iou"] = ev.foreground_iou(p_test["labels"], test["masks"])
+        row |= ev.part_scores(p_test["labels"], test["masks"])
     labels = ev.keypoint_labels(p_test["labels"], test["landmarks"])
     row |= ev.clustering_scores(labels, vis_te)
     return row, p_test
