@@ -19,6 +19,9 @@ include: "rules/data.smk"
 include: "rules/report.smk"
 
 
+check_contract()
+
+
 rule all:
     input:
         [paper_target(p) for p in ENABLED],
