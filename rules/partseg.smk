@@ -6,6 +6,16 @@ PS_CFG = CFG.scale_section("partseg")
 PS_RUNS = list(PS_CFG["runs"])
 PS_GENERATED = list(PS_CFG["data"])
 PS_EVAL = PS_CFG["evaluation"]
+# a run's split: generated at smoke scale (npz), a prepared dataset at paper scale
+PS_SPLIT = {
+    (run, split): (
+        result("partseg", "data", r["data"], f"{split}.npz")
+        if r["data"] in PS_GENERATED
+        else prepared(r["data"], split)
+    )
+    for run, r in PS_CFG["runs"].items()
+    for split in ("train", "test")
+}
 
 PAPER_DATA["partseg"] = sorted(
     {
@@ -22,34 +32,15 @@ wildcard_constraints:
     ps_run="|".join(PS_RUNS),
 
 
-def ps_split(split):
-    """A run's split: generated at smoke scale, a prepared dataset at paper scale."""
-
-    def path(wildcards):
-        data = PS_CFG["runs"][wildcards.ps_run]["data"]
-        if data in PS_GENERATED:
-            return result("partseg", "data", data, f"{split}.npz")
-        return prepared(data, split)
-
-    return path
-
-
-def ps_params(*sections, narrow=None):
-    """The step's config sections, narrowed to the job's wildcard ({section: wildcard})."""
-    return lambda wc: step_params(
-        "partseg", *sections, only={s: getattr(wc, w) for s, w in (narrow or {}).items()}
-    )
-
-
 rule partseg_generate:
     output:
         train=result("partseg", "data", "{ps_data}", "train.npz"),
         test=result("partseg", "data", "{ps_data}", "test.npz"),
     params:
-        cfg=ps_params("data", narrow={"data": "ps_data"}),
+        cfg=step_params("partseg", "generate", only={"data": "ps_data"}),
         io=io_args,
     log:
-        log_file("partseg", "generate-{ps_data}"),
+        log_file("partseg", "generate", "{ps_data}"),
     conda:
         CONDA_ENV
     shell:
@@ -58,18 +49,18 @@ rule partseg_generate:
 
 rule partseg_train:
     input:
-        train=ps_split("train"),
-        test=ps_split("test"),
+        train=lambda wc: PS_SPLIT[(wc.ps_run, "train")],
+        test=lambda wc: PS_SPLIT[(wc.ps_run, "test")],
     output:
         model=result("partseg", "models", "{ps_run}.pt"),
         history=result("partseg", "tables", "history", "{ps_run}.parquet"),
         scores=result("partseg", "scores", "{ps_run}.json"),
         predictions=result("partseg", "predictions", "{ps_run}.npz"),
     params:
-        cfg=ps_params("runs", "model", "train", "evaluation", narrow={"runs": "ps_run"}),
+        cfg=step_params("partseg", "train", only={"runs": "ps_run"}),
         io=io_args,
     log:
-        log_file("partseg", "train-{ps_run}"),
+        log_file("partseg", "train", "{ps_run}"),
     threads: 1
     resources:
         **GPU_STEP,
@@ -86,7 +77,7 @@ rule partseg_evaluate:
         metrics=metrics_json("partseg"),
         table=result("partseg", "tables", "scores.parquet"),
     params:
-        cfg=step_params("partseg"),
+        cfg=step_params("partseg", "evaluate"),
         io=io_args,
     log:
         log_file("partseg", "evaluate"),
@@ -102,14 +93,14 @@ rule partseg_figure_overlays:
     output:
         figure=figure("partseg", "part_overlays"),
     params:
-        cfg=step_params("partseg", plot=True),
+        cfg=step_params("partseg", "figure_overlays"),
         io=io_args,
     log:
         log_file("partseg", "figure_overlays"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("partseg", "figure-overlays")
+        reprise_step("partseg", "figure_overlays")
 
 
 rule partseg_figure_landmark_error:
@@ -118,14 +109,14 @@ rule partseg_figure_landmark_error:
     output:
         figure=figure("partseg", "landmark_error"),
     params:
-        cfg=step_params("partseg", plot=True),
+        cfg=step_params("partseg", "figure_landmark_error"),
         io=io_args,
     log:
         log_file("partseg", "figure_landmark_error"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("partseg", "figure-landmark-error")
+        reprise_step("partseg", "figure_landmark_error")
 
 
 rule partseg_figure_foreground_iou:
@@ -134,14 +125,14 @@ rule partseg_figure_foreground_iou:
     output:
         figure=figure("partseg", "foreground_iou"),
     params:
-        cfg=step_params("partseg", plot=True),
+        cfg=step_params("partseg", "figure_foreground_iou"),
         io=io_args,
     log:
         log_file("partseg", "figure_foreground_iou"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("partseg", "figure-foreground-iou")
+        reprise_step("partseg", "figure_foreground_iou")
 
 
 rule partseg_figure_tsne:
@@ -150,14 +141,14 @@ rule partseg_figure_tsne:
     output:
         figure=figure("partseg", "part_tsne"),
     params:
-        cfg=step_params("partseg", plot=True),
+        cfg=step_params("partseg", "figure_tsne"),
         io=io_args,
     log:
         log_file("partseg", "figure_tsne"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("partseg", "figure-tsne")
+        reprise_step("partseg", "figure_tsne")
 
 
 rule partseg:

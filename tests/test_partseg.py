@@ -319,13 +319,13 @@ def test_model_config_merges_run_over_model_and_refuses_unknown_keys():
 
 
 def test_metrics_declare_every_run_and_margin():
-    from reprise.papers.partseg.metrics import METRICS, compute
+    from reprise.papers.partseg.metrics import METRICS
 
     rows = [
         {"run": "faces_k4", "landmark_error": 10.0},
         {"run": "faces_k4_scops", "landmark_error": 13.5},
     ]
-    out = compute(rows)
+    out = METRICS.compute(rows)
     assert set(out) == set(METRICS)
     assert out["faces_k4_margin_vs_scops"] == pytest.approx(3.5)
     assert out["faces_k4_margin_vs_no_bottleneck"] is None and out["faces_k8_nmi"] is None

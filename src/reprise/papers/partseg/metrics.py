@@ -7,6 +7,8 @@ The config may run any subset of RUNS; a metric of a run that did not run is Non
 
 from __future__ import annotations
 
+from reprise.metric_table import MetricTable
+
 # data sets: smoke (procedural) and paper scale
 DATA = ("faces", "birds", "celeba", "celeba_wild", "aflw_wild", "cub", "voc_sheep")
 VARIANTS = {
@@ -43,18 +45,27 @@ def _describe(run: str) -> str:
     return f"{run}, {VARIANTS['']}"
 
 
-METRICS = {f"{r}_{s}": f"{_describe(r)}: {t}" for r in RUNS for s, t in SCORES.items()} | {
-    k: f"landmark error of {b} minus that of {a} (percentage points; > 0: the full model wins)"
-    for k, (a, b) in MARGINS.items()
-}
+METRICS = MetricTable()
 
 
-def compute(scores: list[dict]) -> dict:
-    """Every declared metric from the per-run score rows ({"run": name, <score>: value});
-    None where a run did not run."""
-    by_run = {row["run"]: row for row in scores}
-    out = {f"{r}_{s}": by_run.get(r, {}).get(s) for r in RUNS for s in SCORES}
+@METRICS.group({f"{r}_{s}": f"{_describe(r)}: {t}" for r in RUNS for s, t in SCORES.items()})
+def run_scores(rows: list[dict]) -> dict:
+    """Each run's scores from its row ({"run": name, <score>: value}); None where the run
+    did not run (or the score does not apply, e.g. IoU without masks)."""
+    by_run = {row["run"]: row for row in rows}
+    return {f"{r}_{s}": by_run.get(r, {}).get(s) for r in RUNS for s in SCORES}
+
+
+@METRICS.group(
+    {
+        k: f"landmark error of {b} minus that of {a} (percentage points; > 0: the full model wins)"
+        for k, (a, b) in MARGINS.items()
+    }
+)
+def margins(rows: list[dict]) -> dict:
+    errors = {row["run"]: row.get("landmark_error") for row in rows}
+    out = {}
     for key, (full, other) in MARGINS.items():
-        a, b = out[f"{full}_landmark_error"], out[f"{other}_landmark_error"]
+        a, b = errors.get(full), errors.get(other)
         out[key] = None if a is None or b is None else b - a
     return out

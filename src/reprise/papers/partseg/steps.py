@@ -10,28 +10,18 @@ from __future__ import annotations
 import logging
 
 from reprise.io import read_json, read_table, write_json, write_table
-from reprise.steps import Steps
+from reprise.steps import Steps, one
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
 
 
-def _only(section: dict) -> tuple[str, dict]:
-    """The one entry of a section the rule narrowed to its wildcard."""
-    (name, value), *rest = section.items()
-    if rest:
-        from reprise.errors import ConfigError
-
-        raise ConfigError(f"expected one entry (the job's wildcard), got {sorted(section)}")
-    return name, value
-
-
-@STEPS.register(outputs=("train", "test"))
+@STEPS.register(outputs=("train", "test"), sections=("data",))
 def generate(params, inputs, outputs, rt):
     """Procedural objects of one category with exact part masks and landmarks."""
     from reprise.papers.partseg import generate as gen
 
-    name, cfg = _only(params["data"])
+    name, cfg = one(params, "data")
     for split, offset in (("train", 0), ("test", 1)):
         data = gen.generate(cfg["category"], cfg[split], cfg["size"], cfg["seed"] + offset, cfg)
         gen.save(outputs[split], cfg["category"], data)
@@ -39,7 +29,11 @@ def generate(params, inputs, outputs, rt):
 
 
 @STEPS.register(
-    inputs=("train", "test"), outputs=("model", "history", "scores", "predictions"), torch=True
+    inputs=("train", "test"),
+    outputs=("model", "history", "scores", "predictions"),
+    sections=("runs", "model", "train", "evaluation"),
+    torch=True,
+    gpu=True,
 )
 def train(params, inputs, outputs, rt):
     """Train one run (the model, an ablation or the SCOPS-like baseline), then score it."""
@@ -48,7 +42,7 @@ def train(params, inputs, outputs, rt):
     from reprise.io import save_checkpoint
     from reprise.papers.partseg import runs
 
-    name, run_cfg = _only(params["runs"])
+    name, run_cfg = one(params, "runs")
     net, history, row, keep = runs.run(
         name, run_cfg, params["model"], params["train"], params["evaluation"], inputs, rt
     )
@@ -63,14 +57,14 @@ def evaluate(params, inputs, outputs, rt):
     """metrics.json (every declared metric; null where a run did not run) and the score table."""
     import pandas as pd
 
-    from reprise.papers.partseg.metrics import compute
+    from reprise.papers.partseg.metrics import METRICS
 
     rows = [read_json(p) for p in inputs["scores"]]
     write_table(outputs["table"], pd.DataFrame(rows))
-    write_json(outputs["metrics"], compute(rows))
+    write_json(outputs["metrics"], METRICS.compute(rows))
 
 
-@STEPS.register(inputs=("predictions*",), outputs=("figure*",))
+@STEPS.register(inputs=("predictions*",), outputs=("figure*",), sections=("plot",))
 def figure_overlays(params, inputs, outputs, rt):
     """Part maps over the same test images, one row per run."""
     import numpy as np
@@ -82,8 +76,7 @@ def figure_overlays(params, inputs, outputs, rt):
     for path in inputs["predictions"]:
         with np.load(path, allow_pickle=False) as z:
             preds[path.name.removesuffix(".npz")] = {k: z[k] for k in ("images", "labels")}
-    fig = part_overlays(preds, params.get("plot"))
-    save_figure(fig, outputs["figure"][0].with_suffix(""), params.get("plot"))
+    save_figure(part_overlays(preds, params["plot"]), outputs["figure"], params["plot"])
 
 
 def _table_figure(score: str, label: str):
@@ -91,19 +84,19 @@ def _table_figure(score: str, label: str):
         from reprise.papers.partseg.figures import score_table
         from reprise.plots import save_figure
 
-        fig = score_table(read_table(inputs["table"]), score, label, params.get("plot"))
-        save_figure(fig, outputs["figure"][0].with_suffix(""), params.get("plot"))
+        fig = score_table(read_table(inputs["table"]), score, label, params["plot"])
+        save_figure(fig, outputs["figure"], params["plot"])
 
     step.__name__ = f"figure_{score}"
     step.__doc__ = f"Bar chart of {label} per run."
-    STEPS.register(inputs=("table",), outputs=("figure*",))(step)
+    STEPS.register(inputs=("table",), outputs=("figure*",), sections=("plot",))(step)
 
 
 _table_figure("landmark_error", "landmark error (% of normaliser)")
 _table_figure("foreground_iou", "foreground IoU")
 
 
-@STEPS.register(inputs=("predictions",), outputs=("figure*",))
+@STEPS.register(inputs=("predictions",), outputs=("figure*",), sections=("plot",))
 def figure_tsne(params, inputs, outputs, rt):
     """t-SNE of the part appearance vectors of one run."""
     import numpy as np
@@ -114,5 +107,4 @@ def figure_tsne(params, inputs, outputs, rt):
     with np.load(inputs["predictions"], allow_pickle=False) as z:
         vectors = z["vectors"]
     title = f"t-SNE of part vectors, {inputs['predictions'].name.removesuffix('.npz')}"
-    fig = tsne(vectors, rt.seed, params.get("plot"), title)
-    save_figure(fig, outputs["figure"][0].with_suffix(""), params.get("plot"))
+    save_figure(tsne(vectors, rt.seed, params["plot"], title), outputs["figure"], params["plot"])
