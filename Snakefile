@@ -20,6 +20,7 @@ include: "rules/memorization.smk"
 include: "rules/rejection.smk"
 include: "rules/b3d.smk"
 include: "rules/speech.smk"
+include: "rules/partseg.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 
