@@ -175,7 +175,7 @@ def cost(params, inputs, outputs, rt):
     sections=("evaluation",),
 )
 def evaluate(params, inputs, outputs, rt):
-    """The detection table (AUROC, TPR at FPR 1, 5 and 10 percent), clean accuracy and metrics.json."""
+    """The detection table (AUROC, TPR at FPR 1, 5, 10 percent), clean accuracy, metrics."""
     import json
 
     from reprise.papers.libre import analysis
@@ -201,8 +201,8 @@ FIGURES = ("auroc_table", "tpr", "densities", "roc", "cost")
     sections=("plot",),
 )
 def figures(params, inputs, outputs, rt):
-    """AUROC table (authors' layout), TPR at FPR 1, 5 and 10 percent, uncertainty densities, ROC curves
-    and the cost table."""
+    """AUROC table (authors' layout), TPR at FPR 1, 5, 10 percent, uncertainty densities,
+    ROC curves and the cost table."""
     import json
 
     from reprise.papers.libre import figures as fig
