@@ -74,8 +74,9 @@ def distance_test(
     code: np.ndarray, s0: float, dim: int, cases: int, gen, chunk: int = 2048
 ) -> np.ndarray:
     """Pruning stage 2 for P programs at once (`code` P × L × 3): True where every
-    synthetic case comes closer to x by at most 20% (the output is not clipped here). Like the official validator it
-    stops at a program's first failing case: all programs run case 1, survivors the rest."""
+    synthetic case comes closer to x by at most 20% (the output is not clipped here). Like
+    the official validator it stops at a program's first failing case: all programs run
+    case 1, the survivors the rest."""
     x = torch.rand((cases, dim), generator=gen)
     radius = torch.linspace(0.5, 15.0, cases)[:, None]
     x_adv = x + torch.randn((cases, dim), generator=gen) * radius / dim**0.5
