@@ -158,6 +158,8 @@ def hop_skip_jump(oracle, x_adv, gen, gamma=1.0, init_evals=100, max_evals=10000
     sign queries at radius δ_t = √d·θ·dist, step dist/√t along it (halved until adversarial),
     bisect again."""
     rows = oracle.active()
+    if len(rows) == 0:
+        return
     x, adv = oracle.x[rows], x_adv[rows]
     d = x[0].numel()
     theta = gamma / d**1.5
@@ -233,6 +235,8 @@ def boundary(
     one; every 10th step each move is preceded by a spherical-only query whose success rate
     (window 100) scales both steps, and the step success rate (window 30) the source step."""
     rows = oracle.active()
+    if len(rows) == 0:
+        return
     x, adv = oracle.x[rows], x_adv[rows].clone()
     n, dev = len(rows), x.device
     sph = torch.full((n,), spherical_step, device=dev)
@@ -291,6 +295,8 @@ def evolutionary(oracle, x_adv, gen, mu=0.01, sigma=0.03, decay=0.99, c=0.001):
     biased toward x by μ, projected to the biased distance; on success update the
     evolution path and the covariance; adapt μ from the success rate of 30 steps."""
     rows = oracle.active()
+    if len(rows) == 0:
+        return
     x, adv = oracle.x[rows], x_adv[rows].clone()
     n, dev = len(rows), x.device
     d = x[0].numel()
@@ -331,6 +337,8 @@ def sign_opt(oracle, x_adv, gen, k=200, beta=1e-3, alpha=0.2, tol=1e-3):
     θ - α·ĝ is taken when x + g·θ' is adversarial (g' then bisected), with α doubled on
     success and halved on failure."""
     rows = oracle.active()
+    if len(rows) == 0:
+        return
     x = oracle.x[rows]
     n, dev = len(rows), x.device
     theta = _unit(x_adv[rows] - x)

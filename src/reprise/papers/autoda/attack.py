@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from reprise.attacks.decision import Oracle
-from reprise.papers.autoda.program import Program, compile_plan, run_plan, stack
+from reprise.papers.autoda.program import Program, compile_plan, live_mask, run_plan, stack
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ def program_attack(oracle: Oracle, x_adv, gen, programs: list[Program], tuning: 
         raise ValueError(f"{N} rows do not split into {P} programs")
     B, shape = N // P, oracle.x.shape[1:]
     dev = oracle.x.device
-    plan = compile_plan(stack(programs), np.array([p.live() for p in programs]), dev)
+    code = stack(programs)
+    plan = compile_plan(code, live_mask(code), dev)
     x = oracle.x.reshape(P, B, -1)
     adv = x_adv.reshape(P, B, -1).clone()
     D, R = x.shape[-1], tuning.retries + 1

@@ -208,11 +208,19 @@ def run_numpy(program: Program, s0: float, x, x_adv, noise) -> np.ndarray:
 
 
 def stack(programs: list[Program]) -> np.ndarray:
-    """P programs of one length as an int array P × nodes × 3 (fixed nodes included)."""
-    lengths = {len(p) for p in programs}
-    if len(lengths) != 1:
-        raise ValueError(f"programs must have one length to run together, got {sorted(lengths)}")
-    return np.array([p.full for p in programs], dtype=np.int64)
+    """P programs as an int array P × L × 3 (fixed nodes included). Shorter programs get
+    dead filler nodes (x + x, used by nothing) inserted after the fixed nodes."""
+    L = max(len(p) for p in programs)
+    rows = []
+    for p in programs:
+        pad = L - len(p)
+        moved = [(op, _shift(a, pad), _shift(b, pad)) for op, a, b in p.nodes]
+        rows.append(Program(((VV_ADD, 1, 1),) * pad + tuple(moved)).full)
+    return np.array(rows, dtype=np.int64)
+
+
+def _shift(j: int, pad: int) -> int:
+    return j + pad if j >= FIXED else j
 
 
 def compile_plan(code: np.ndarray, live: np.ndarray, device=None) -> list:

@@ -53,6 +53,7 @@ class SearchConfig:
     rerun_images: int = 20
     rerun_top: int = 2
     max_queries: int = 1_000_000
+    max_programs: int = 10**12
     prune: bool = True
 
     @classmethod
@@ -132,8 +133,11 @@ class Evaluator:
         return ratio.cpu().numpy(), int(oracle.queries.sum())
 
 
-def search(cfg: SearchConfig, short: Evaluator, long: Evaluator, seed: int, resume=None) -> dict:
-    """Run rounds until `max_queries`; returns the final state (see `_fresh`)."""
+def search(
+    cfg: SearchConfig, short: Evaluator, long: Evaluator, seed: int, resume=None, on_round=None
+) -> dict:
+    """Run rounds until `max_queries` queries or `max_programs` programs; returns the final
+    state (see `_fresh`). `on_round(state)` is called after each saved round."""
     state = resume.load() if resume is not None else None
     if state is None:
         state = _fresh(seed, short.queries + long.queries)
@@ -146,7 +150,7 @@ def search(cfg: SearchConfig, short: Evaluator, long: Evaluator, seed: int, resu
     dim = short.x[0].numel()
     fixed_s0 = Tuning(s0_init=cfg.s0_init, tune=False)
     tuned = Tuning(s0_init=cfg.s0_init)
-    while state["queries"] < cfg.max_queries:
+    while state["queries"] < cfg.max_queries and state["counts"]["generated"] < cfg.max_programs:
         code = random_code(rng, cfg.batch, cfg.length)
         c = state["counts"]
         c["generated"] += len(code)
@@ -188,6 +192,8 @@ def search(cfg: SearchConfig, short: Evaluator, long: Evaluator, seed: int, resu
         state["torch_rng"] = gen.get_state()
         if resume is not None:
             resume.save(state)
+        if on_round is not None:
+            on_round(state)
         log.info(
             "round %d: %d programs, %d queries, best ratio %.4g",
             state["round"],
