@@ -249,9 +249,9 @@ with torch.no_grad():
     y = model(x).argmax(1)
 short = Evaluator(model, x[:4], y[:4], x[8:], y[8:], g)
 long = Evaluator(model, x[4:8], y[4:8], x[8:], y[8:], g)
-cfg = SearchConfig(length=12, batch=4000, s0_init=0.1, short_steps=20, short_images=4,
+cfg = SearchConfig(length=24, batch=10000, s0_init=0.1, short_steps=20, short_images=4,
                    short_max_ratio=0.99, rerun_steps=40, rerun_images=4, rerun_top=2,
-                   max_programs=16000)
+                   max_programs=40000)
 
 def pause(state):
     if state["round"] == 2 and marker != "-" and not pathlib.Path(marker).exists():
@@ -297,5 +297,5 @@ def test_search_resumes_after_sigkill_to_the_same_best_program(tmp_path):
     assert whole.returncode == 0, err.decode()
     a, b = read_json(tmp_path / "whole.json"), read_json(tmp_path / "killed.json")
     assert a == b
-    assert a["counts"]["generated"] == 16000 and len(a["history"]) == 4
+    assert a["counts"]["generated"] == 40000 and len(a["history"]) == 4
     assert a["best"]["nodes"] and a["best"]["long"] < 1  # it found a working program
