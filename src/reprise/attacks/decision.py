@@ -153,10 +153,12 @@ def boundary_search(oracle, rows, x, adv, tol) -> torch.Tensor:
     return (1 - h) * x + h * adv
 
 
-def hop_skip_jump(oracle, x_adv, gen, gamma=1.0, init_evals=100, max_evals=10000, chunk=2**22):
+def hop_skip_jump(
+    oracle, x_adv, gen, gamma=1.0, init_evals=100, max_evals=10000, iterations=None, chunk=2**22
+):
     """HopSkipJump, L2: bisect to the boundary, estimate the gradient from `init_evals·√t`
-    sign queries at radius δ_t = √d·θ·dist, step dist/√t along it (halved until adversarial),
-    bisect again."""
+    sign queries at radius δ_1 = 0.1, δ_t = √d·θ·dist, step dist/√t along it (halved until
+    adversarial), bisect again; until the budget (or `iterations`) is spent."""
     rows = oracle.active()
     if len(rows) == 0:
         return
@@ -168,11 +170,11 @@ def hop_skip_jump(oracle, x_adv, gen, gamma=1.0, init_evals=100, max_evals=10000
     while True:
         keep = oracle.remaining(rows) > 0
         rows, x, adv = rows[keep], x[keep], adv[keep]
-        if len(rows) == 0:
+        if len(rows) == 0 or t == iterations:
             return
         t += 1
         dist = l2(adv, x)
-        delta = _bcast(math.sqrt(d) * theta * dist, x)
+        delta = _bcast(math.sqrt(d) * theta * dist if t > 1 else torch.full_like(dist, 0.1), x)
         k = min(int(init_evals * math.sqrt(t)), max_evals)
         grad = torch.zeros_like(x)
         fsum = torch.zeros(len(rows), device=x.device)
