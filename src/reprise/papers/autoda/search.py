@@ -44,6 +44,7 @@ STAGES = ("inputs", "distance", "short")
 class SearchConfig:
     length: int = 24  # nodes, the fixed 7 included (the official DAG max length)
     batch: int = 2000  # programs generated per round
+    random_batch: int = 50  # per round without pruning (each costs a short attack)
     cases: int = 10  # synthetic cases of the distance test
     s0_init: float = 0.01
     short_steps: int = 100
@@ -151,7 +152,7 @@ def search(
     fixed_s0 = Tuning(s0_init=cfg.s0_init, tune=False)
     tuned = Tuning(s0_init=cfg.s0_init)
     while state["queries"] < cfg.max_queries and state["counts"]["generated"] < cfg.max_programs:
-        code = random_code(rng, cfg.batch, cfg.length)
+        code = random_code(rng, cfg.batch if cfg.prune else cfg.random_batch, cfg.length)
         c = state["counts"]
         c["generated"] += len(code)
         if cfg.prune:
