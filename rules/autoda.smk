@@ -5,7 +5,7 @@
 AUTODA = CFG.scale_section("autoda")
 AUTODA_DATA = AUTODA["data"]["dataset"]
 AUTODA_CURVES = [result("autoda", "tables", "curves", f"{t}.parquet") for t in AUTODA["targets"]]
-AUTODA_SEARCHES = [result("autoda", "search", f"{v}.json") for v in ("pruned", "random")]
+AUTODA_SEARCHES = [result("autoda", "tables", "search", f"{v}.json") for v in ("pruned", "random")]
 PAPER_DATA["autoda"] = [prepared(AUTODA_DATA, "train"), prepared(AUTODA_DATA, "test")]
 
 
@@ -40,7 +40,7 @@ rule autoda_search:
         model=result("autoda", "models", "search.pt"),
         test=prepared(AUTODA_DATA, "test"),
     output:
-        search=result("autoda", "search", "pruned.json"),
+        search=result("autoda", "tables", "search", "pruned.json"),
     params:
         cfg=step_params("autoda", "search"),
         io=io_args,
@@ -61,7 +61,7 @@ rule autoda_random_search:
         test=prepared(AUTODA_DATA, "test"),
         pruned=rules.autoda_search.output.search,
     output:
-        search=result("autoda", "search", "random.json"),
+        search=result("autoda", "tables", "search", "random.json"),
     params:
         cfg=step_params("autoda", "random_search"),
         io=io_args,
