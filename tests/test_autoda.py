@@ -28,6 +28,7 @@ from reprise.papers.autoda.program import (
     stack,
 )
 from reprise.papers.autoda.search import distance_test
+from tests.conftest import build_tiny_paper
 
 # node indices: 0 s0, 1 x, 2 x_adv, 3 noise, 4 d, 5 |d|, 6 u
 STEP_TOWARD_X = Program(((VS_MUL, 4, 0), (VV_ADD, 2, 7)))  # x_adv + s0·d: no noise
@@ -299,3 +300,79 @@ def test_search_resumes_after_sigkill_to_the_same_best_program(tmp_path):
     assert a == b
     assert a["counts"]["generated"] == 40000 and len(a["history"]) == 4
     assert a["best"]["nodes"] and a["best"]["long"] < 1  # it found a working program
+
+
+# ---- metrics, bad input, the tiny DAG -------------------------------------------------------
+
+
+def test_metrics_from_hand_made_searches_and_curves():
+    import pandas as pd
+
+    from reprise.papers.autoda import METRICS
+
+    counts = {"generated": 1000, "inputs": 450, "distance": 540, "short": 6, "passed": 4}
+    pruned = {"counts": counts, "queries": 500, "best": {"long": 0.3}, "history": []}
+    random = {
+        "counts": {**counts, "inputs": 0, "distance": 0},
+        "queries": 900,
+        "best": {"long": 0.1},  # reached only after the pruned search's 500 queries
+        "history": [{"queries": 300, "best_ratio": 0.6}, {"queries": 900, "best_ratio": 0.1}],
+    }
+    rows = [
+        ("normal", "autoda_found", 1.0),
+        ("normal", "hsja", 2.0),
+        ("normal", "autoda_1st", 0.5),
+        ("pgd_at", "autoda_found", 3.0),
+        ("pgd_at", "hsja", 2.0),
+    ]
+    curves = pd.DataFrame(
+        [
+            {"model": m, "method": k, "queries": 500, "median_l2": v, "success_rate": 0}
+            for m, k, v in rows
+        ]
+    )
+    got = METRICS.compute({"pruned": pruned, "random": random}, curves, {"claim_queries": 500})
+    assert got["frac_fail_inputs"] == 0.45 and got["frac_fail_distance"] == 0.54
+    assert got["frac_pass_checks"] == pytest.approx(0.01)
+    assert got["frac_rejected_cheap"] == pytest.approx(0.99)
+    assert got["random_best_ratio"] == 0.6 and got["found_vs_random"] == pytest.approx(0.5)
+    assert got["found_vs_hsja_normal"] == 0.5 and got["found_vs_hsja_robust"] == 1.5
+    assert got["autoda1st_vs_hsja_normal"] == 0.25 and got["autoda1st_vs_hsja_robust"] is None
+
+
+def test_bad_search_config_is_one_clear_error():
+    from reprise.errors import ConfigError
+    from reprise.papers.autoda.search import SearchConfig
+
+    with pytest.raises(ConfigError, match="unknown keys"):
+        SearchConfig.from_config({"lenght": 24})
+    with pytest.raises(ConfigError, match="must exceed"):
+        SearchConfig.from_config({"length": 7})
+
+
+TINY = {
+    "models": {
+        "search": {"arch": "small_cnn", "width": 0.25, "in_channels": 1, "classes": [3, 5]},
+        "normal": {"arch": "small_cnn", "width": 0.25, "in_channels": 1},
+    },
+    "train": {"epochs": 2},
+    "search": {"batch": 5000, "max_programs": 10000, "short_steps": 10, "rerun_steps": 20},
+    "targets": ["normal"],
+    "evaluation": {"images": 4, "budget": 60, "record": [30, 60], "grid": 30, "claim_queries": 60},
+}
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_autoda_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake autoda report` in a copy of the project: two epochs, 10k programs, 60 queries."""
+    import json
+
+    out = build_tiny_paper(project_copy, "autoda", TINY)
+    for name in ("search_progress", "pruning", "curves"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    assert "AutoDA 1st" in (out / "programs.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["programs_generated"] == 10000
+    assert 0.3 < metrics["frac_fail_inputs"] < 0.6
+    report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
+    assert "**pruning-rejects-most-cheaply**" in report
