@@ -355,7 +355,7 @@ TINY = {
         "search": {"arch": "small_cnn", "width": 0.25, "in_channels": 1, "classes": [3, 5]},
         "normal": {"arch": "small_cnn", "width": 0.25, "in_channels": 1},
     },
-    "train": {"epochs": 2},
+    "train": {"epochs": 4},
     "search": {"batch": 5000, "max_programs": 10000, "short_steps": 10, "rerun_steps": 20},
     "targets": ["normal"],
     "evaluation": {"images": 4, "budget": 60, "record": [30, 60], "grid": 30, "claim_queries": 60},
@@ -364,7 +364,7 @@ TINY = {
 
 @pytest.mark.slow
 def test_snakemake_builds_the_autoda_dag_end_to_end_at_tiny_size(project_copy):
-    """`snakemake autoda report` in a copy of the project: two epochs, 10k programs, 60 queries."""
+    """`snakemake autoda report` in a copy of the project: 4 epochs, 10k programs, 60 queries."""
     import json
 
     out = build_tiny_paper(project_copy, "autoda", TINY)

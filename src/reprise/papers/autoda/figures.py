@@ -26,6 +26,7 @@ def search_progress(searches: dict):
         h = pd.DataFrame(s["history"])
         if h.empty:
             continue
+        h["best_ratio"] = h.best_ratio.astype(float)  # null (nothing found yet) -> NaN
         label = "pruned search" if variant == "pruned" else "random search (no pruning)"
         axes[0].step(h.generated, h.best_ratio, where="post", label=label)
         axes[1].step(h.queries, h.best_ratio, where="post", label=label)

@@ -49,17 +49,19 @@ def pruning(searches, curves, evaluation):
 )
 def search_vs_random(searches, curves, evaluation):
     pruned, random = searches["pruned"], searches["random"]
-    a = pruned["best"]["long"]
     # random search's best after its last round within the pruned search's queries
     within = [h["best_ratio"] for h in random["history"] if h["queries"] <= pruned["queries"]]
-    b = within[-1] if within else math.inf
-    a = a if math.isfinite(a) else None
-    b = b if math.isfinite(b) else None
+    a, b = _finite(pruned["best"]["long"]), _finite(within[-1] if within else None)
     if a is None:
         return {"search_best_ratio": None, "random_best_ratio": b, "found_vs_random": None}
     # random search found nothing: every program it ran was worse than no attack (ratio 1)
     ref = b if b is not None else 1.0
     return {"search_best_ratio": a, "random_best_ratio": b, "found_vs_random": a / ref}
+
+
+def _finite(x):
+    """A ratio, or None where none was found (inf, saved as null in JSON)."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _median(curves, model, method, queries):

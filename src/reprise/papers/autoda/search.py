@@ -118,7 +118,12 @@ class Evaluator:
         self.l0 = oracle.best_l2[self.found]
         self.queries = int(oracle.queries.sum())
         if len(self.x) == 0:
-            raise RuntimeError("no starting point found for any search image")
+            from reprise.errors import ReproError
+
+            raise ReproError(
+                "the search model labels every noisy and other-class image as the original: no "
+                "starting point for any search image (train the search model longer)"
+            )
 
     def ratios(
         self, programs: list[Program], steps: int, tuning: Tuning, gen
