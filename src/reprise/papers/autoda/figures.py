@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from reprise.papers.autoda.program import AUTODA_1ST, Program
 
@@ -34,6 +35,7 @@ def search_progress(searches: dict):
     axes[1].set(xlabel="model queries", ylabel="best L2 ratio (final / initial)")
     for ax in axes:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].legend()
     fig.suptitle("Search progress on the binary model")
     return fig
@@ -46,7 +48,7 @@ def pruning(counts: dict):
         "inputs check": counts["inputs"] / n,
         "distance test": counts["distance"] / n,
         "pass both": (n - counts["inputs"] - counts["distance"]) / n,
-        "short attack": counts["short"] / n,
+        "fail short attack": counts["short"] / n,
         "pass short attack": counts["passed"] / n,
     }
     rows = [{"stage": k, "share": v, "search": "ours"} for k, v in ours.items()]
@@ -79,6 +81,9 @@ def curves(table: pd.DataFrame, eps: float):
             axes[1, j].plot(rows.queries, rows.success_rate, style, label=label)
         axes[0, j].set(title=f"{model} model", ylabel="median L2", xscale="log", yscale="log")
         axes[1, j].set(xlabel="queries", ylabel=f"success rate (L2 ≤ {eps:g})", xscale="log")
+    for ax in axes.flat:
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels overlap
+        ax.yaxis.set_minor_formatter(NullFormatter())
     axes[0, -1].legend(fontsize="small")
     return fig
 
