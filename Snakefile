@@ -10,10 +10,17 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report results/smoke/report.html`: every figure with its caption, the claims.
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"
 include: "rules/rejection.smk"
+include: "rules/b3d.smk"
+include: "rules/speech.smk"
+include: "rules/partseg.smk"
 include: "rules/autoda.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
