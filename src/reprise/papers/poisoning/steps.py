@@ -1,0 +1,176 @@
+"""Steps of the poisoning paper.
+
+burn_in (per norm) -> online (per variant) -> detect (the detection variant)
+                   -> federated (per variant)
+-> evaluate (metrics.json, ablation and detection tables) -> one figure step per figure.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from reprise.io import read_table, write_json, write_table
+from reprise.steps import Steps
+
+STEPS = Steps()
+log = logging.getLogger("reprise")
+
+
+@STEPS.register(
+    inputs=("train", "test"),
+    outputs=("model", "history"),
+    sections=("burn_in", "norms"),
+    torch=True,
+    gpu=True,
+)
+def burn_in(params, inputs, outputs, rt):
+    """The victim's starting point: a clean model (GroupNorm or BatchNorm) trained with the
+    core loop, crop(+flip) augmentation."""
+    from reprise.data.prepared import load_split
+    from reprise.models import save_model
+    from reprise.papers.poisoning.runs import burn_in_model, only_item
+    from reprise.training import Standard, TrainConfig, fit
+
+    norm = only_item(params["norms"], "norm")
+    section = params["burn_in"]
+    train, test = load_split(inputs["train"]), load_split(inputs["test"])
+    model = burn_in_model(section["model"], norm, train)
+    cfg = TrainConfig.from_config(section["train"])
+    history = fit(
+        model,
+        Standard(),
+        train,
+        cfg,
+        resume=rt.resume,
+        test=test,
+        accel=rt.accel(),
+        seed=rt.seed,
+        run_config={"norm": norm},
+    )
+    write_table(outputs["history"], history.assign(norm=norm))
+    save_model(outputs["model"], model.cpu(), norm=norm)
+
+
+def _attack(kind, params, inputs, outputs, rt):
+    from reprise.papers.poisoning.runs import attack, variant_config
+
+    defaults = params[kind]
+    name, cfg = variant_config(defaults, params[f"{kind}_variants"])
+    table, batches = attack(kind, inputs["model"], inputs, params["stream"], cfg, rt, rt.accel())
+    write_table(outputs["table"], table.assign(setting=kind, variant=name))
+    return batches
+
+
+@STEPS.register(
+    inputs=("model", "train", "test"),
+    outputs=("table", "batches"),
+    sections=("stream", "online", "online_variants"),
+    torch=True,
+    gpu=True,
+)
+def online(params, inputs, outputs, rt):
+    """Online learning, one variant: the four runs (trigger alone, clean stream, clean phase +
+    trigger, accumulative phase + trigger) with accuracy after every step; the accumulative
+    phase's clean and poisoned batches for the detection step."""
+    from reprise.io import save_checkpoint
+
+    batches = _attack("online", params, inputs, outputs, rt)
+    save_checkpoint(outputs["batches"], batches)
+
+
+@STEPS.register(
+    inputs=("model", "train", "test"),
+    outputs=("table",),
+    sections=("stream", "federated", "federated_variants"),
+    torch=True,
+    gpu=True,
+)
+def federated(params, inputs, outputs, rt):
+    """Federated learning, one variant: the four runs with accuracy after every round."""
+    _attack("federated", params, inputs, outputs, rt)
+
+
+@STEPS.register(
+    inputs=("model", "batches", "train"),
+    outputs=("scores",),
+    sections=("detection",),
+    torch=True,
+)
+def detect(params, inputs, outputs, rt):
+    """KD, LID and GDA scores of the accumulative-phase images, clean and poisoned."""
+    from reprise.papers.poisoning.runs import detection_scores
+
+    scores = detection_scores(
+        inputs["model"], inputs["batches"], inputs["train"], params["detection"], rt.accel()
+    )
+    write_table(outputs["scores"], scores)
+
+
+@STEPS.register(
+    inputs=("online*", "federated*", "scores"),
+    outputs=("metrics", "ablation", "aucs"),
+    sections=("detection",),
+)
+def evaluate(params, inputs, outputs, rt):
+    """metrics.json (the default variants and the detection AUCs) and the ablation table."""
+    from reprise.papers.poisoning.metrics import METRICS
+    from reprise.papers.poisoning.summary import ablation, detection_aucs, summarize
+
+    tables = [read_table(p) for p in [*inputs["online"], *inputs["federated"]]]
+    table = ablation(tables)
+    aucs = detection_aucs(read_table(inputs["scores"]))
+    default = params["detection"]["variant"]
+    results = {"detection": aucs}
+    for t in tables:
+        if t["variant"].iloc[0] == default:
+            results[t["setting"].iloc[0]] = summarize(t)
+    write_table(outputs["ablation"], table)
+    write_table(outputs["aucs"], pd.DataFrame([{"detector": k, "auc": v} for k, v in aucs.items()]))
+    write_json(outputs["metrics"], METRICS.compute(results))
+    log.info("ablation:\n%s", table.to_string())
+
+
+def _save(fig, outputs, params):
+    from reprise.plots import save_figure
+
+    save_figure(fig, outputs["figure"][0].with_suffix(""), params.get("plot"))
+
+
+@STEPS.register(inputs=("table",), outputs=("figure*",), sections=("plot",))
+def figure_online(params, inputs, outputs, rt):
+    """Accuracy vs step through the accumulative phase and the trigger, online."""
+    from reprise.papers.poisoning import figures
+
+    _save(
+        figures.accuracy(read_table(inputs["table"]), "step", params.get("plot")), outputs, params
+    )
+
+
+@STEPS.register(inputs=("table",), outputs=("figure*",), sections=("plot",))
+def figure_federated(params, inputs, outputs, rt):
+    """Accuracy vs round through the accumulative phase and the trigger, federated."""
+    from reprise.papers.poisoning import figures
+
+    table = read_table(inputs["table"])
+    _save(figures.accuracy(table, "round", params.get("plot")), outputs, params)
+
+
+@STEPS.register(inputs=("ablation",), outputs=("figure*",), sections=("plot",))
+def figure_ablation(params, inputs, outputs, rt):
+    """Accuracy before and after the trigger per ablation variant."""
+    from reprise.papers.poisoning import figures
+
+    _save(figures.ablation(read_table(inputs["ablation"]), params.get("plot")), outputs, params)
+
+
+@STEPS.register(inputs=("scores", "aucs"), outputs=("figure*",), sections=("plot",))
+def figure_detection(params, inputs, outputs, rt):
+    """ROC curves of KD, LID and GDA: clean vs accumulative-phase images."""
+    from reprise.papers.poisoning import figures
+
+    aucs = read_table(inputs["aucs"])
+    aucs = dict(zip(aucs["detector"], aucs["auc"], strict=True))
+    fig = figures.detection(read_table(inputs["scores"]), aucs, params.get("plot"))
+    _save(fig, outputs, params)
