@@ -16,6 +16,7 @@ saves its whole state after each step, so a killed run resumes to the same resul
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -70,13 +71,14 @@ class Stream:
     batch_size: int
     seed: int
 
+    @functools.cached_property
     def order(self) -> torch.Tensor:
         digest = hashlib.sha256(f"reprise-stream:{self.seed}".encode()).digest()
         gen = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
         return torch.randperm(len(self.data), generator=gen)
 
     def batch(self, t: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        order = self.order()
+        order = self.order
         idx = order[torch.arange(t * self.batch_size, (t + 1) * self.batch_size) % len(order)]
         return self.data.x[idx].to(device), self.data.y[idx].to(device)
 

@@ -1,0 +1,216 @@
+# Accumulative Poisoning Attacks on Real-time Data (arXiv:2106.09993):
+#   burn_in (per norm) -> online (per variant) -> detect (the default online variant)
+#                      -> federated (per variant)
+# -> evaluate (metrics.json, ablation and detection tables) -> one figure job per figure.
+
+POISONING = CFG.scale_section("poisoning")
+POISONING_DATA = POISONING["stream"]["dataset"]
+POISONING_VARIANTS = {k: list(POISONING[f"{k}_variants"]) for k in ("online", "federated")}
+
+
+def poisoning_norm(kind, variant):
+    """The burn-in model a variant attacks: its `norm`, else the setting's."""
+    over = POISONING[f"{kind}_variants"][variant] or {}
+    return over.get("norm", POISONING[kind].get("norm", "gn"))
+
+
+def poisoning_model(kind):
+    return lambda w: result("poisoning", "models", "burn_in", f"{poisoning_norm(kind, w.variant)}.pt")
+
+
+def poisoning_tables(kind):
+    return [result("poisoning", "tables", kind, f"{v}.parquet") for v in POISONING_VARIANTS[kind]]
+
+
+for _kind, _variants in POISONING_VARIANTS.items():
+    for _v in _variants:
+        if poisoning_norm(_kind, _v) not in POISONING["norms"]:
+            raise ValueError(
+                f"config/papers/poisoning.yaml: {_kind}_variants.{_v} attacks a "
+                f"{poisoning_norm(_kind, _v)} model; add it to norms {POISONING['norms']}"
+            )
+
+
+PAPER_DATA["poisoning"] = [prepared(POISONING_DATA, "train"), prepared(POISONING_DATA, "test")]
+
+
+wildcard_constraints:
+    norm="gn|bn",
+    variant="|".join(sorted({v for vs in POISONING_VARIANTS.values() for v in vs})),
+
+
+rule poisoning_burn_in:
+    input:
+        train=prepared(POISONING_DATA, "train"),
+        test=prepared(POISONING_DATA, "test"),
+    output:
+        model=result("poisoning", "models", "burn_in", "{norm}.pt"),
+        history=result("poisoning", "tables", "burn_in", "{norm}.parquet"),
+    params:
+        cfg=step_params("poisoning", "burn_in", only={"norms": "norm"}),
+        io=io_args,
+    log:
+        log_file("poisoning", "burn_in", "{norm}"),
+    threads: {"smoke": 1, "paper": 8}[SCALE]
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "burn_in")
+
+
+rule poisoning_online:
+    input:
+        model=poisoning_model("online"),
+        train=prepared(POISONING_DATA, "train"),
+        test=prepared(POISONING_DATA, "test"),
+    output:
+        table=result("poisoning", "tables", "online", "{variant}.parquet"),
+        batches=result("poisoning", "batches", "online", "{variant}.pt"),
+    params:
+        cfg=step_params("poisoning", "online", only={"online_variants": "variant"}),
+        io=io_args,
+    log:
+        log_file("poisoning", "online", "{variant}"),
+    threads: {"smoke": 1, "paper": 8}[SCALE]
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "online")
+
+
+rule poisoning_federated:
+    input:
+        model=poisoning_model("federated"),
+        train=prepared(POISONING_DATA, "train"),
+        test=prepared(POISONING_DATA, "test"),
+    output:
+        table=result("poisoning", "tables", "federated", "{variant}.parquet"),
+    params:
+        cfg=step_params("poisoning", "federated", only={"federated_variants": "variant"}),
+        io=io_args,
+    log:
+        log_file("poisoning", "federated", "{variant}"),
+    threads: {"smoke": 1, "paper": 8}[SCALE]
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "federated")
+
+
+rule poisoning_detect:
+    input:
+        model=result("poisoning", "models", "burn_in", f"{poisoning_norm('online', 'default')}.pt"),
+        batches=result("poisoning", "batches", "online", "default.pt"),
+        train=prepared(POISONING_DATA, "train"),
+    output:
+        scores=result("poisoning", "tables", "detection_scores.parquet"),
+    params:
+        cfg=step_params("poisoning", "detect"),
+        io=io_args,
+    log:
+        log_file("poisoning", "detect"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "detect")
+
+
+rule poisoning_evaluate:
+    input:
+        online=poisoning_tables("online"),
+        federated=poisoning_tables("federated"),
+        scores=rules.poisoning_detect.output.scores,
+    output:
+        metrics=metrics_json("poisoning"),
+        ablation=result("poisoning", "tables", "ablation.parquet"),
+        aucs=result("poisoning", "tables", "detection_auc.parquet"),
+    params:
+        cfg=step_params("poisoning", "evaluate"),
+        io=io_args,
+    log:
+        log_file("poisoning", "evaluate"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "evaluate")
+
+
+rule poisoning_figure_online:
+    input:
+        table=result("poisoning", "tables", "online", "default.parquet"),
+    output:
+        figure=figure("poisoning", "accuracy_online"),
+    params:
+        cfg=step_params("poisoning", "figure_online"),
+        io=io_args,
+    log:
+        log_file("poisoning", "figure_online"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "figure_online")
+
+
+rule poisoning_figure_federated:
+    input:
+        table=result("poisoning", "tables", "federated", "default.parquet"),
+    output:
+        figure=figure("poisoning", "accuracy_federated"),
+    params:
+        cfg=step_params("poisoning", "figure_federated"),
+        io=io_args,
+    log:
+        log_file("poisoning", "figure_federated"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "figure_federated")
+
+
+rule poisoning_figure_ablation:
+    input:
+        ablation=rules.poisoning_evaluate.output.ablation,
+    output:
+        figure=figure("poisoning", "ablation"),
+    params:
+        cfg=step_params("poisoning", "figure_ablation"),
+        io=io_args,
+    log:
+        log_file("poisoning", "figure_ablation"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "figure_ablation")
+
+
+rule poisoning_figure_detection:
+    input:
+        scores=rules.poisoning_detect.output.scores,
+        aucs=rules.poisoning_evaluate.output.aucs,
+    output:
+        figure=figure("poisoning", "detection_roc"),
+    params:
+        cfg=step_params("poisoning", "figure_detection"),
+        io=io_args,
+    log:
+        log_file("poisoning", "figure_detection"),
+    conda:
+        CONDA_ENV
+    shell:
+        reprise_step("poisoning", "figure_detection")
+
+
+rule poisoning:
+    input:
+        rules.poisoning_evaluate.output,
+        [
+            f
+            for name in ("accuracy_online", "accuracy_federated", "ablation", "detection_roc")
+            for f in figure("poisoning", name)
+        ],
