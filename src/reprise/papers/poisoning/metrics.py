@@ -34,7 +34,7 @@ for _setting in ("online", "federated"):
     for _key, _text in SUMMARY.items():
         _register(_setting, _key, _text)
 
-for _detector in ("kd", "lid", "gda"):
+for _detector in ("kd", "lid", "gda", "gmm"):
 
     def _auc(results, name=_detector):
         return results["detection"][name]

@@ -109,8 +109,12 @@ def attack(kind: str, burn_in: Path, inputs: dict, stream_cfg: dict, cfg: dict, 
 
 
 def detection_scores(model_path: Path, batches_path: Path, train_path: Path, cfg: dict, accel):
-    """KD, LID and GDA scores (fitted on clean training references) of the accumulative-
-    phase batches, clean (positive) and poisoned, as one long table."""
+    """KD, LID, GDA (reprise.metrics.detectors) and GMM scores, fitted on the features of
+    clean training references, of the accumulative-phase images, clean (positive) and
+    poisoned: one row per image. GMM: the log-likelihood under a Gaussian mixture fitted
+    to the references' features (scikit-learn)."""
+    from sklearn.mixture import GaussianMixture
+
     from reprise.io import load_checkpoint
     from reprise.metrics.detectors import FeatureBaselines
     from reprise.models.base import evaluating
@@ -130,10 +134,18 @@ def detection_scores(model_path: Path, batches_path: Path, train_path: Path, cfg
 
     z, pred = features(refs.x)
     baselines = FeatureBaselines.fit(z, refs.y, pred == refs.y, cfg)
+    gmm_cfg = cfg["gmm"]
+    gmm = GaussianMixture(
+        gmm_cfg["components"],
+        covariance_type=gmm_cfg["covariance"],
+        reg_covar=gmm_cfg["reg_covar"],
+        random_state=0,
+    ).fit(z[pred == refs.y].double().numpy())
     frames = []
     for kind, clean in (("clean", True), ("poisoned", False)):
         x = torch.cat(saved[kind]).float() / 255.0
         zk, pk = features(x)
-        scores = baselines.scores(zk, pk)
-        frames.append(pd.DataFrame({k: v.numpy() for k, v in scores.items()}).assign(clean=clean))
+        scores = {k: v.numpy() for k, v in baselines.scores(zk, pk).items()}
+        scores["gmm"] = gmm.score_samples(zk.double().numpy())
+        frames.append(pd.DataFrame(scores).assign(clean=clean))
     return pd.concat(frames, ignore_index=True)
