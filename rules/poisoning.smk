@@ -1,7 +1,7 @@
 # Accumulative Poisoning Attacks on Real-time Data (arXiv:2106.09993):
 #   burn_in (per norm) -> online (per variant) -> detect (the default online variant)
 #                      -> federated (per variant)
-# -> evaluate (metrics.json, ablation and detection tables) -> one figure job per figure.
+# -> evaluate (metrics.json, ablation and detection tables) -> figures.
 
 POISONING = CFG.scale_section("poisoning")
 POISONING_DATA = POISONING["stream"]["dataset"]
@@ -141,76 +141,30 @@ rule poisoning_evaluate:
         reprise_step("poisoning", "evaluate")
 
 
-rule poisoning_figure_online:
+rule poisoning_figures:
     input:
-        table=result("poisoning", "tables", "online", "default.parquet"),
-    output:
-        figure=figure("poisoning", "accuracy_online"),
-    params:
-        cfg=step_params("poisoning", "figure_online"),
-        io=io_args,
-    log:
-        log_file("poisoning", "figure_online"),
-    conda:
-        CONDA_ENV
-    shell:
-        reprise_step("poisoning", "figure_online")
-
-
-rule poisoning_figure_federated:
-    input:
-        table=result("poisoning", "tables", "federated", "default.parquet"),
-    output:
-        figure=figure("poisoning", "accuracy_federated"),
-    params:
-        cfg=step_params("poisoning", "figure_federated"),
-        io=io_args,
-    log:
-        log_file("poisoning", "figure_federated"),
-    conda:
-        CONDA_ENV
-    shell:
-        reprise_step("poisoning", "figure_federated")
-
-
-rule poisoning_figure_ablation:
-    input:
+        online=result("poisoning", "tables", "online", "default.parquet"),
+        federated=result("poisoning", "tables", "federated", "default.parquet"),
         ablation=rules.poisoning_evaluate.output.ablation,
-    output:
-        figure=figure("poisoning", "ablation"),
-    params:
-        cfg=step_params("poisoning", "figure_ablation"),
-        io=io_args,
-    log:
-        log_file("poisoning", "figure_ablation"),
-    conda:
-        CONDA_ENV
-    shell:
-        reprise_step("poisoning", "figure_ablation")
-
-
-rule poisoning_figure_detection:
-    input:
         scores=rules.poisoning_detect.output.scores,
         aucs=rules.poisoning_evaluate.output.aucs,
     output:
-        figure=figure("poisoning", "detection_roc"),
+        online=figure("poisoning", "accuracy_online"),
+        federated=figure("poisoning", "accuracy_federated"),
+        ablation=figure("poisoning", "ablation"),
+        detection=figure("poisoning", "detection_roc"),
     params:
-        cfg=step_params("poisoning", "figure_detection"),
+        cfg=step_params("poisoning", "figures"),
         io=io_args,
     log:
-        log_file("poisoning", "figure_detection"),
+        log_file("poisoning", "figures"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("poisoning", "figure_detection")
+        reprise_step("poisoning", "figures")
 
 
 rule poisoning:
     input:
         rules.poisoning_evaluate.output,
-        [
-            f
-            for name in ("accuracy_online", "accuracy_federated", "ablation", "detection_roc")
-            for f in figure("poisoning", name)
-        ],
+        rules.poisoning_figures.output,

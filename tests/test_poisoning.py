@@ -29,6 +29,7 @@ from reprise.papers.poisoning.realtime import (
     secret_ok,
     simulate,
 )
+from tests.conftest import build_tiny_paper
 
 
 def tiny_model(dtype=torch.float64, norm_layer="gn"):
@@ -290,3 +291,41 @@ def test_killed_loop_resumes_to_identical_result(tmp_path, kind):
         assert all(
             torch.equal(u, v) for u, v in zip(a["batches"][key], b["batches"][key], strict=True)
         )
+
+
+TINY = {
+    "norms": ["gn"],  # one burn-in: the bn variant attacks the gn model here
+    "burn_in": {"train": {"epochs": 1, "monitor": {"test_size": 50}}},
+    "stream": {"test_size": 100},
+    "online": {"max_steps": 2},
+    "online_variants": {"bn": {"norm": "gn"}},
+    "federated": {"rounds": 2},
+    "detection": {
+        "references": 200,
+        "kd": {"per_class": 20},
+        "lid": {"k": 5, "references": 100},
+        "gmm": {"components": 2},
+    },
+}
+
+
+@pytest.mark.slow
+def test_snakemake_builds_the_poisoning_dag_end_to_end_at_tiny_size(project_copy):
+    """`snakemake poisoning report` in a copy of the project: one-epoch burn-in, two steps."""
+    import pandas as pd
+    import yaml
+
+    from reprise.papers.poisoning.metrics import METRICS
+
+    out = build_tiny_paper(project_copy, "poisoning", TINY)
+    for name in ("accuracy_online", "accuracy_federated", "ablation", "detection_roc"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    online = pd.read_parquet(out / "tables" / "online" / "default.parquet")
+    assert set(online["run"]) == {"trigger_alone", "full", "clean", "clean_trigger"}
+    ablation = pd.read_parquet(out / "tables" / "ablation.parquet")
+    assert len(ablation) == 5  # online default, bn, eps16; federated default, clip1
+    metrics = yaml.safe_load((out / "metrics.json").read_text())
+    assert set(metrics) == set(METRICS)
+    assert 0 <= metrics["online_acc_after"] <= 1 and 0 <= metrics["detection_auc_kd"] <= 1
+    report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
+    assert "**online-trigger-amplified**" in report

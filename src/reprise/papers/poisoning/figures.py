@@ -1,11 +1,11 @@
-"""The paper's figures, drawn from saved tables; each function returns a Figure (the figure
-step saves it)."""
+"""The paper's figures, drawn from saved tables; each function returns a Figure (the figures
+step sets the style and saves them)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from reprise.plots import plt, use_style
+from reprise.plots import plt
 
 LABELS = {
     "clean": "clean stream",
@@ -15,10 +15,9 @@ LABELS = {
 }
 
 
-def accuracy(table: pd.DataFrame, unit: str, options: dict | None = None):
+def accuracy(table: pd.DataFrame, unit: str):
     """Test accuracy after every step (online) or round (federated), the four runs; the
     trigger steps are marked."""
-    use_style(options)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for run, label in LABELS.items():
         rows = table[table["run"] == run].sort_values("step")
@@ -34,10 +33,9 @@ def accuracy(table: pd.DataFrame, unit: str, options: dict | None = None):
     return fig
 
 
-def ablation(table: pd.DataFrame, options: dict | None = None):
+def ablation(table: pd.DataFrame):
     """Test accuracy before and after the trigger, per setting and variant, for the trigger
     alone and after the accumulative phase."""
-    use_style(options)
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(table)), 3.6))
     names = [f"{s}\n{v}" for s, v in zip(table["setting"], table["variant"], strict=True)]
     x = range(len(table))
@@ -57,11 +55,10 @@ def ablation(table: pd.DataFrame, options: dict | None = None):
     return fig
 
 
-def detection(scores: pd.DataFrame, aucs: dict[str, float], options: dict | None = None):
+def detection(scores: pd.DataFrame, aucs: dict[str, float]):
     """ROC curves of the feature-space detectors, clean vs accumulative-phase images."""
     from sklearn.metrics import roc_curve
 
-    use_style(options)
     fig, ax = plt.subplots(figsize=(4, 4))
     for name, auc in aucs.items():
         fpr, tpr, _ = roc_curve(scores["clean"], scores[name])

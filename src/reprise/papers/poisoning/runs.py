@@ -20,24 +20,10 @@ from reprise.data.prepared import ImageData, load_split
 from reprise.errors import ConfigError
 from reprise.models import build_model, load_model
 from reprise.papers.poisoning.attack import PoisonConfig, Poisoner
+from reprise.steps import one
 from reprise.papers.poisoning.realtime import Federated, Online, Stream, Victim, evaluator, simulate
 
 log = logging.getLogger("reprise")
-
-
-def only(section: dict, what: str) -> tuple[str, dict]:
-    """The one (name, settings) entry of a mapping section the rule narrowed to this job."""
-    if len(section) != 1:
-        raise ConfigError(f"this step runs one {what} at a time; got {sorted(section)}")
-    name, value = next(iter(section.items()))
-    return name, value or {}
-
-
-def only_item(values: list, what: str) -> str:
-    """The one item of a list section the rule narrowed to this job."""
-    if len(values) != 1:
-        raise ConfigError(f"this step runs one {what} at a time; got {values}")
-    return values[0]
 
 
 def roles(train_path: Path, test_path: Path, stream_cfg: dict):
@@ -65,8 +51,8 @@ def burn_in_model(model_cfg: dict, norm: str, data: ImageData):
 def variant_config(section: dict, variants: dict) -> tuple[str, dict]:
     """The job's variant: its overrides merged over the setting's defaults (`section` minus
     the variants), e.g. {norm: bn} or {poison: {eps: 0.0314}}."""
-    name, over = only(variants, "variant")
-    return name, deep_merge(section, over)
+    name, over = one({"variants": variants}, "variants")
+    return name, deep_merge(section, over or {})
 
 
 def attack(kind: str, burn_in: Path, inputs: dict, stream_cfg: dict, cfg: dict, rt, accel):

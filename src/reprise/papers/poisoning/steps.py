@@ -2,7 +2,7 @@
 
 burn_in (per norm) -> online (per variant) -> detect (the detection variant)
                    -> federated (per variant)
--> evaluate (metrics.json, ablation and detection tables) -> one figure step per figure.
+-> evaluate (metrics.json, ablation and detection tables) -> figures.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ def burn_in(params, inputs, outputs, rt):
     core loop, crop(+flip) augmentation."""
     from reprise.data.prepared import load_split
     from reprise.models import save_model
-    from reprise.papers.poisoning.runs import burn_in_model, only_item
+    from reprise.papers.poisoning.runs import burn_in_model
+    from reprise.steps import one
     from reprise.training import Standard, TrainConfig, fit
 
-    norm = only_item(params["norms"], "norm")
+    norm = one(params, "norms")
     section = params["burn_in"]
     train, test = load_split(inputs["train"]), load_split(inputs["test"])
     model = burn_in_model(section["model"], norm, train)
@@ -129,45 +130,26 @@ def evaluate(params, inputs, outputs, rt):
     log.info("ablation:\n%s", table.to_string())
 
 
-def _save(fig, outputs, params):
-    from reprise.plots import save_figure
+@STEPS.register(
+    inputs=("online", "federated", "ablation", "scores", "aucs"),
+    outputs=("online", "federated", "ablation", "detection"),
+    sections=("plot",),
+)
+def figures(params, inputs, outputs, rt):
+    """Accuracy vs step (online) and round (federated) through the accumulative phase and the
+    trigger, the four runs; accuracy before/after the trigger per variant; detection ROC."""
+    from reprise.papers.poisoning import figures as fig
+    from reprise.plots import save_figure, use_style
 
-    save_figure(fig, outputs["figure"][0].with_suffix(""), params.get("plot"))
-
-
-@STEPS.register(inputs=("table",), outputs=("figure*",), sections=("plot",))
-def figure_online(params, inputs, outputs, rt):
-    """Accuracy vs step through the accumulative phase and the trigger, online."""
-    from reprise.papers.poisoning import figures
-
-    _save(
-        figures.accuracy(read_table(inputs["table"]), "step", params.get("plot")), outputs, params
-    )
-
-
-@STEPS.register(inputs=("table",), outputs=("figure*",), sections=("plot",))
-def figure_federated(params, inputs, outputs, rt):
-    """Accuracy vs round through the accumulative phase and the trigger, federated."""
-    from reprise.papers.poisoning import figures
-
-    table = read_table(inputs["table"])
-    _save(figures.accuracy(table, "round", params.get("plot")), outputs, params)
-
-
-@STEPS.register(inputs=("ablation",), outputs=("figure*",), sections=("plot",))
-def figure_ablation(params, inputs, outputs, rt):
-    """Accuracy before and after the trigger per ablation variant."""
-    from reprise.papers.poisoning import figures
-
-    _save(figures.ablation(read_table(inputs["ablation"]), params.get("plot")), outputs, params)
-
-
-@STEPS.register(inputs=("scores", "aucs"), outputs=("figure*",), sections=("plot",))
-def figure_detection(params, inputs, outputs, rt):
-    """ROC curves of KD, LID and GDA: clean vs accumulative-phase images."""
-    from reprise.papers.poisoning import figures
-
+    opts = use_style(params["plot"])
     aucs = read_table(inputs["aucs"])
-    aucs = dict(zip(aucs["detector"], aucs["auc"], strict=True))
-    fig = figures.detection(read_table(inputs["scores"]), aucs, params.get("plot"))
-    _save(fig, outputs, params)
+    made = {
+        "online": fig.accuracy(read_table(inputs["online"]), "step"),
+        "federated": fig.accuracy(read_table(inputs["federated"]), "round"),
+        "ablation": fig.ablation(read_table(inputs["ablation"])),
+        "detection": fig.detection(
+            read_table(inputs["scores"]), dict(zip(aucs["detector"], aucs["auc"], strict=True))
+        ),
+    }
+    for name, figure in made.items():
+        save_figure(figure, outputs[name], opts)
