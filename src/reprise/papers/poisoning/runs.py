@@ -20,8 +20,8 @@ from reprise.data.prepared import ImageData, load_split
 from reprise.errors import ConfigError
 from reprise.models import build_model, load_model
 from reprise.papers.poisoning.attack import PoisonConfig, Poisoner
-from reprise.steps import one
 from reprise.papers.poisoning.realtime import Federated, Online, Stream, Victim, evaluator, simulate
+from reprise.steps import one
 
 log = logging.getLogger("reprise")
 
