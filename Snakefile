@@ -18,6 +18,9 @@ include: "rules/data.smk"
 include: "rules/report.smk"
 
 
+check_contract()
+
+
 rule all:
     input:
         [paper_target(p) for p in ENABLED],

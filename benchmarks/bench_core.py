@@ -25,12 +25,14 @@ import io
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from reprise.attacks import PGD
 from reprise.data.prepared import ImageData
 from reprise.models import build_model
+from reprise.resume import Resume
 from reprise.runtime import Accel, pick_device, set_threads
 from reprise.training import PGDAT, Monitor, Standard, TrainConfig, fit
 
@@ -116,7 +118,7 @@ def train_race(arch: str, method: str, n: int, batch: int, rounds: int, device):
             meth = Standard() if method == "standard" else PGDAT(ATTACK)
             # fit's epoch progress bar (stderr) would interleave with the figures
             with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()):
-                fit(m, meth, data, cfg, ckpt_dir=d, accel=accel)
+                fit(m, meth, data, cfg, resume=Resume(Path(d)), accel=accel)
 
         return run
 

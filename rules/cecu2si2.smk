@@ -13,7 +13,7 @@ rule cecu2si2_simulate:
         gold=result("cecu2si2", "data", "gold.nc"),
         truth=result("cecu2si2", "data", "truth.json"),
     params:
-        cfg=step_params("cecu2si2", "crystal", "model", "measurement"),
+        cfg=step_params("cecu2si2", "simulate"),
         io=io_args,
     log:
         log_file("cecu2si2", "simulate"),
@@ -30,7 +30,7 @@ rule cecu2si2_calibrate:
         fermi=result("cecu2si2", "data", "fermi_level.nc"),
         edges=result("cecu2si2", "tables", "gold_edges.parquet"),
     params:
-        cfg=step_params("cecu2si2", "calibration"),
+        cfg=step_params("cecu2si2", "calibrate"),
         io=io_args,
     log:
         log_file("cecu2si2", "calibrate"),
@@ -50,7 +50,7 @@ rule cecu2si2_analyse:
         edc=result("cecu2si2", "tables", "edc_fits.parquet"),
         bands=result("cecu2si2", "tables", "hybridisation_fits.parquet"),
     params:
-        cfg=step_params("cecu2si2", "crystal", "bands", "dispersion"),
+        cfg=step_params("cecu2si2", "analyse"),
         io=io_args,
     log:
         log_file("cecu2si2", "analyse"),
@@ -72,7 +72,7 @@ rule cecu2si2_maps:
         v0=result("cecu2si2", "tables", "inner_potential.parquet"),
         flatness=result("cecu2si2", "tables", "kf_flatness.parquet"),
     params:
-        cfg=step_params("cecu2si2", "crystal", "bands", "fermi_surface", "kz"),
+        cfg=step_params("cecu2si2", "maps"),
         io=io_args,
     log:
         log_file("cecu2si2", "maps"),
@@ -93,7 +93,7 @@ rule cecu2si2_evaluate:
         metrics=metrics_json("cecu2si2"),
         summary=result("cecu2si2", "tables", "band_parameters.parquet"),
     params:
-        cfg=step_params("cecu2si2"),
+        cfg=step_params("cecu2si2", "evaluate"),
         io=io_args,
     log:
         log_file("cecu2si2", "evaluate"),
@@ -115,14 +115,14 @@ rule cecu2si2_figures_maps:
         kz_map=figure("cecu2si2", "kz_map"),
         kf_vs_kz=figure("cecu2si2", "kf_vs_kz"),
     params:
-        cfg=step_params("cecu2si2", "crystal", plot=True),
+        cfg=step_params("cecu2si2", "figures_maps"),
         io=io_args,
     log:
         log_file("cecu2si2", "figures_maps"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("cecu2si2", "figures-maps")
+        reprise_step("cecu2si2", "figures_maps")
 
 
 rule cecu2si2_figures_cuts:
@@ -137,14 +137,14 @@ rule cecu2si2_figures_cuts:
         edcs=figure("cecu2si2", "edcs"),
         hybridisation=figure("cecu2si2", "hybridisation"),
     params:
-        cfg=step_params("cecu2si2", "crystal", "bands", plot=True),
+        cfg=step_params("cecu2si2", "figures_cuts"),
         io=io_args,
     log:
         log_file("cecu2si2", "figures_cuts"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("cecu2si2", "figures-cuts")
+        reprise_step("cecu2si2", "figures_cuts")
 
 
 rule cecu2si2:

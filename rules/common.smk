@@ -1,18 +1,21 @@
 # The one place for config access, scale/paper helpers and path functions.
+import copy
 import json
 import shlex
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from reprise import config as reprise_config
+from reprise import claims as reprise_claims
+from reprise import papers as reprise_papers
+from reprise import steps as reprise_steps
 from reprise import data as reprise_data
 from reprise.errors import ConfigError
 
 # One clear message (key, value, what is allowed) before any job runs; then snakemake's own
 # schema validation fills the defaults.
 try:
-    CFG = reprise_config.resolve(config)
+    CFG = reprise_claims.validated_config(config)
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 validate(config, "../workflow/schemas/config.schema.yaml")
@@ -42,8 +45,9 @@ def figure(paper, name):
     return [result(paper, "figures", f"{name}.{fmt}") for fmt in PLOT["formats"]]
 
 
-def log_file(paper, step):
-    return result(paper, "logs", f"{step}.log")
+def log_file(paper, step, *wildcards):
+    """results/<scale>/<paper>/logs/<step>[-<wildcard>...].log"""
+    return result(paper, "logs", "-".join([step, *wildcards]) + ".log")
 
 
 def paper_target(paper):
@@ -55,20 +59,25 @@ def prepared(dataset, split):
     return f"{DATA}/prepared/{dataset}/{split}.pt"
 
 
-def step_params(paper, *sections, plot=False, only=None):
-    """The named sections of the paper's config at the current scale, as JSON for --params.
-
-    A rule passes only the sections its step reads, so editing one section re-runs only
-    the rules that read it (snakemake's params trigger). `only` ({section: key}) keeps one
-    entry of a mapping section or one item of a list section, e.g. a job's wildcard, so
+def step_params(paper, step, only=None):
+    """The config sections the step declares (the registry), at the current scale, as JSON
+    for --params. Editing a section re-runs only the rules whose steps read it (snakemake's
+    params trigger). `only` ({"runs": "run"} or {"te.datasets": "dataset"}: a dotted path in
+    the config -> a wildcard name) narrows that list or mapping to the job's wildcard, so
     editing one run's settings re-runs only that run's jobs."""
+    sections = reprise_papers.steps(paper)[step].sections
     scale_cfg = CFG.scale_section(paper)
     chosen = {s: scale_cfg[s] for s in sections if s in scale_cfg}
-    for s, key in (only or {}).items():
-        chosen[s] = {key: chosen[s][key]} if isinstance(chosen[s], dict) else [key]
-    if plot:
+    if "plot" in sections:
         chosen["plot"] = PLOT
-    return json.dumps(chosen, sort_keys=True)
+    if not only:
+        return json.dumps(chosen, sort_keys=True)
+
+    def narrowed(wildcards):
+        job = {path: wildcards[name] for path, name in only.items()}
+        return json.dumps(reprise_steps.narrow(copy.deepcopy(chosen), job), sort_keys=True)
+
+    return narrowed
 
 
 def io_args(wildcards, input, output):
@@ -82,7 +91,8 @@ def io_args(wildcards, input, output):
 
 
 def reprise_step(paper, step):
-    """The shell command of a thin rule: `reprise <paper> <step>` with its params and files."""
+    """The shell command of the rule <paper>_<step>: `reprise <paper> <step>` with its params
+    and files."""
     return (
         f"reprise {paper} {step} --params {{params.cfg:q}} {{params.io}} "
         f"--threads {{threads}} > {{log}} 2>&1"
@@ -135,3 +145,21 @@ def report_config():
 # --- datasets each paper reads (the `datasets` target, and DVC's data stage) ---------------
 
 PAPER_DATA = {}  # paper -> prepared files; each rules/<paper>.smk registers its own
+
+
+# --- the rule <-> step contract -------------------------------------------------------------
+
+
+def check_contract():
+    """Stop before any job runs when a rule <paper>_<step> differs from its step's
+    declaration in the registry (named inputs, outputs, GPU resources)."""
+    views = [
+        reprise_steps.RuleView(
+            r.name, tuple(r.input.keys()), tuple(r.output.keys()), "gpu" in r.resources
+        )
+        for r in workflow.rules
+    ]
+    registries = {p: reprise_papers.steps(p) for p in reprise_papers.available()}
+    errors = reprise_steps.contract_errors(views, registries)
+    if errors:
+        raise WorkflowError("rules differ from their steps' declarations:\n" + "\n".join(errors))

@@ -23,19 +23,25 @@ rule memorization_train_labels:
         model=mem_path("models", "labels", "{dataset}", "{method}-{labels}.pt"),
         history=mem_path("tables", "labels", "{dataset}", "{method}-{labels}.parquet"),
     params:
-        cfg=mem_job_params(
-            "random_labels", ("datasets", "dataset"), ("methods", "method"), ("labels", "labels")
+        cfg=step_params(
+            "memorization",
+            "train_labels",
+            only={
+                "random_labels.datasets": "dataset",
+                "random_labels.methods": "method",
+                "random_labels.labels": "labels",
+            },
         ),
         io=io_args,
     log:
-        log_file("memorization", "train_labels-{dataset}-{method}-{labels}"),
+        log_file("memorization", "train_labels", "{dataset}", "{method}", "{labels}"),
     threads: 1
     resources:
         **GPU_STEP,
     conda:
         CONDA_ENV
     shell:
-        reprise_step("memorization", "train-labels")
+        reprise_step("memorization", "train_labels")
 
 
 rule memorization_complexity:
@@ -45,12 +51,12 @@ rule memorization_complexity:
     output:
         table=mem_path("tables", "complexity", "{dataset}.parquet"),
     params:
-        cfg=mem_job_params(
-            "random_labels", ("datasets", "dataset"), others=("complexity", "data", "accel")
+        cfg=step_params(
+            "memorization", "complexity", only={"random_labels.datasets": "dataset"}
         ),
         io=io_args,
     log:
-        log_file("memorization", "complexity-{dataset}"),
+        log_file("memorization", "complexity", "{dataset}"),
     threads: 1
     resources:
         **GPU_STEP,
@@ -69,17 +75,19 @@ rule memorization_train_te:
         best=mem_path("models", "te", "{dataset}", "{run}-best.pt"),
         history=mem_path("tables", "te", "{dataset}", "{run}.parquet"),
     params:
-        cfg=mem_job_params("te", ("datasets", "dataset"), ("runs", "run")),
+        cfg=step_params(
+            "memorization", "train_te", only={"te.datasets": "dataset", "te.runs": "run"}
+        ),
         io=io_args,
     log:
-        log_file("memorization", "train_te-{dataset}-{run}"),
+        log_file("memorization", "train_te", "{dataset}", "{run}"),
     threads: 1
     resources:
         **GPU_STEP,
     conda:
         CONDA_ENV
     shell:
-        reprise_step("memorization", "train-te")
+        reprise_step("memorization", "train_te")
 
 
 rule memorization_attack_te:
@@ -89,17 +97,17 @@ rule memorization_attack_te:
     output:
         table=mem_path("tables", "te_eval", "{dataset}.parquet"),
     params:
-        cfg=mem_job_params("te", ("datasets", "dataset")),
+        cfg=step_params("memorization", "attack_te", only={"te.datasets": "dataset"}),
         io=io_args,
     log:
-        log_file("memorization", "attack_te-{dataset}"),
+        log_file("memorization", "attack_te", "{dataset}"),
     threads: 1
     resources:
         **GPU_STEP,
     conda:
         CONDA_ENV
     shell:
-        reprise_step("memorization", "attack-te")
+        reprise_step("memorization", "attack_te")
 
 
 rule memorization_evaluate:
@@ -112,7 +120,7 @@ rule memorization_evaluate:
         metrics=metrics_json("memorization"),
         **MEM_SUMMARY,
     params:
-        cfg=step_params("memorization"),
+        cfg=step_params("memorization", "evaluate"),
         io=io_args,
     log:
         log_file("memorization", "evaluate"),
@@ -128,15 +136,14 @@ rule memorization_figure:
     output:
         figure=figure("memorization", "{figure}"),
     params:
-        cfg=step_params("memorization", plot=True),
+        cfg=step_params("memorization", "figure"),
         io=io_args,
-        step=lambda wc: "figure-" + wc.figure.replace("_", "-"),
     log:
-        log_file("memorization", "figure-{figure}"),
+        log_file("memorization", "figure", "{figure}"),
     conda:
         CONDA_ENV
     shell:
-        reprise_step("memorization", "{params.step}")
+        reprise_step("memorization", "figure")
 
 
 rule memorization:

@@ -10,19 +10,6 @@ def mem_path(kind, *parts):
     return result("memorization", kind, *parts)
 
 
-def mem_job_params(section, *narrow, others=("data", "accel")):
-    """step_params with `section`'s lists narrowed to this job's wildcards (e.g. datasets ->
-    [wildcards.dataset]): editing one run's entry re-runs only its jobs."""
-
-    def params(wildcards):
-        cfg = json.loads(step_params("memorization", section, *others))
-        for key, wildcard in narrow:
-            cfg[section][key] = [wildcards[wildcard]]
-        return json.dumps(cfg, sort_keys=True)
-
-    return params
-
-
 def mem_label_files(dataset, folder, ext):
     """The random-label experiment's models (folder "models", ext "pt") or per-epoch tables
     ("tables", "parquet") of one dataset."""

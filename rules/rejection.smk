@@ -1,5 +1,5 @@
 # Adversarial Training with Rectified Rejection (arXiv:2105.14785): per backbone and run
-# (an AT framework ± the RR head) train -> score (attacks, corruptions, baselines) ->
+# (an AT method ± the RR head) train -> score (attacks, corruptions, baselines) ->
 # evaluate -> figures. At smoke scale `corrupt` makes the procedural corruptions.
 
 REJECTION = CFG.scale_section("rejection")
@@ -25,11 +25,6 @@ REJECTION_TABLES = {
     ]
     for kind in ("scores", "history")
 }
-# train and score get the config narrowed to the job's backbone and run: editing one run's
-# settings re-runs only its jobs.
-REJECTION_ONE_RUN = lambda w: {"backbones": w.backbone, "runs": w.run}
-
-
 PAPER_DATA["rejection"] = [
     prepared(REJECTION_DATA, "train"),
     prepared(REJECTION_DATA, "test"),
@@ -48,7 +43,7 @@ rule rejection_corrupt:
     output:
         corrupted=[result("rejection", "data", "corrupted", f"{s}.pt") for s in REJECTION_SPLITS],
     params:
-        cfg=step_params("rejection", "data", "corruptions"),
+        cfg=step_params("rejection", "corrupt"),
         io=io_args,
     log:
         log_file("rejection", "corrupt"),
@@ -66,14 +61,10 @@ rule rejection_train:
         model=result("rejection", "models", "{backbone}", "{run}.pt"),
         history=result("rejection", "tables", "history", "{backbone}", "{run}.parquet"),
     params:
-        cfg=lambda w: step_params(
-            "rejection",
-            *("backbones", "runs", "data", "train", "attack", "frameworks", "rr", "accel"),
-            only=REJECTION_ONE_RUN(w),
-        ),
+        cfg=step_params("rejection", "train", only={"backbones": "backbone", "runs": "run"}),
         io=io_args,
     log:
-        log_file("rejection", "train-{backbone}-{run}"),
+        log_file("rejection", "train", "{backbone}", "{run}"),
     threads: {"smoke": 1, "paper": 8}[SCALE]
     resources:
         **GPU_STEP,
@@ -92,14 +83,10 @@ rule rejection_score:
     output:
         scores=result("rejection", "tables", "scores", "{backbone}", "{run}.parquet"),
     params:
-        cfg=lambda w: step_params(
-            "rejection",
-            *("backbones", "runs", "data", "evaluation", "corruptions", "accel"),
-            only=REJECTION_ONE_RUN(w),
-        ),
+        cfg=step_params("rejection", "score", only={"backbones": "backbone", "runs": "run"}),
         io=io_args,
     log:
-        log_file("rejection", "score-{backbone}-{run}"),
+        log_file("rejection", "score", "{backbone}", "{run}"),
     threads: {"smoke": 1, "paper": 8}[SCALE]
     resources:
         **GPU_STEP,
@@ -121,7 +108,7 @@ rule rejection_evaluate:
         gains=result("rejection", "tables", "auc_gains.parquet"),
         corruptions=result("rejection", "tables", "corruptions.parquet"),
     params:
-        cfg=step_params("rejection", "backbones", "evaluation"),
+        cfg=step_params("rejection", "evaluate"),
         io=io_args,
     log:
         log_file("rejection", "evaluate"),
@@ -145,7 +132,7 @@ rule rejection_figures:
         corruptions=figure("rejection", "corruptions"),
         training=figure("rejection", "training_curves"),
     params:
-        cfg=step_params("rejection", plot=True),
+        cfg=step_params("rejection", "figures"),
         io=io_args,
     log:
         log_file("rejection", "figures"),

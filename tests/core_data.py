@@ -7,10 +7,12 @@ import atexit
 import functools
 import shutil
 import tempfile
+from pathlib import Path
 
 import torch
 
 from reprise import data
+from reprise.resume import Resume
 
 
 @functools.cache
@@ -43,7 +45,7 @@ def _trained_state():
         }
     )
     with tempfile.TemporaryDirectory() as d:
-        fit(model, Standard(), digits("train"), cfg, ckpt_dir=d)
+        fit(model, Standard(), digits("train"), cfg, resume=Resume(Path(d)))
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 

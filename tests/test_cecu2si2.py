@@ -12,7 +12,6 @@ import yaml
 
 from reprise import claims
 from reprise.cli import main
-from reprise.config import deep_merge
 from reprise.errors import DataError
 from reprise.papers.cecu2si2 import METRICS, files, hybridisation, lattice, momentum
 from reprise.papers.cecu2si2.calibration import fit_edge
@@ -20,6 +19,7 @@ from reprise.papers.cecu2si2.lineshapes import gold_edge
 from reprise.papers.cecu2si2.model import hybridised
 from reprise.papers.cecu2si2.steps import STEPS
 from reprise.runtime import Runtime
+from reprise.yamlconf import deep_merge
 from tests.conftest import build_tiny_paper
 
 # A coarse beamtime: every step runs in about a second.
@@ -34,14 +34,11 @@ TINY = {
     "calibration": {"channel_bin": 25},
     "dispersion": {"mdc": {"energy_bin": 1}},
 }
-SECTIONS = {
-    "simulate": ("crystal", "model", "measurement"),
-    "calibrate": ("calibration",),
-    "analyse": ("crystal", "bands", "dispersion"),
-    "maps": ("crystal", "bands", "fermi_surface", "kz"),
-    "evaluate": (),
-    "figures-cuts": ("crystal", "bands"),
-}
+
+
+def sections(step: str, params: dict) -> dict:
+    """The config sections the step declares (the registry), from `params`."""
+    return {s: params[s] for s in STEPS[step].sections if s != "plot"}
 
 
 def tiny_params(**overrides) -> dict:
@@ -104,7 +101,7 @@ def run_pipeline(params: dict, d, figures: bool = False) -> dict:
     if figures:
         plan.append(
             (
-                "figures-cuts",
+                "figures_cuts",
                 {
                     "spectra": f("cut_k.nc"),
                     "mdc": f("mdc.parquet"),
@@ -116,7 +113,7 @@ def run_pipeline(params: dict, d, figures: bool = False) -> dict:
             )
         )
     for name, inputs, outputs in plan:
-        step_params = {s: params[s] for s in SECTIONS[name]}
+        step_params = sections(name, params)
         if name.startswith("figures"):
             step_params["plot"] = {"formats": ["png"], "dpi": 50}
         STEPS[name].fn(step_params, inputs, outputs, Runtime())
@@ -256,7 +253,7 @@ def test_cli_refuses_a_bad_user_file_and_leaves_no_outputs(tmp_path, capsys):
         tmp_path / "fermi.nc",
     )
     outputs = [f"{n}={tmp_path / n}.out" for n in ("spectra", "mdc", "edc", "bands")]
-    params = json.dumps({s: tiny_params()[s] for s in SECTIONS["analyse"]})
+    params = json.dumps(sections("analyse", tiny_params()))
     argv = [
         "cecu2si2",
         "analyse",
@@ -302,7 +299,7 @@ def test_simulation_and_analysis_are_deterministic(tiny_run, tmp_path):
     params = tiny_params(measurement={"seed": 1})
     outputs = {n: other / f"{n}.nc" for n in ("cut", "map", "hvscan", "gold")}
     STEPS["simulate"].fn(
-        {s: params[s] for s in SECTIONS["simulate"]},
+        sections("simulate", params),
         {},
         outputs | {"truth": other / "truth.json"},
         Runtime(),

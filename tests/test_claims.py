@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from reprise import claims, config
+from reprise import claims
+from reprise.claims import validated_config
+from reprise.yamlconf import load_yaml
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,7 @@ def test_judge(value, criterion, paper_value, verdict):
 
 
 def _cfg():
-    return config.resolve({**config.load_yaml("config/config.yaml"), "papers": ["memorization"]})
+    return validated_config({**load_yaml("config/config.yaml"), "papers": ["memorization"]})
 
 
 def test_table_reads_metrics_and_marks_missing_as_not_run(tmp_path):

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from reprise import cli
+from reprise import cli, papers
 from reprise.data.digits import prepare
 from tests.tiny_runs import train_args
 
 
 def test_unknown_cli_argument_exits_2(capsys):
     with pytest.raises(SystemExit) as e:
-        cli.main(["memorization", "train-labels", "--bogus"])
+        cli.main(["memorization", "train_labels", "--bogus"])
     assert e.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
@@ -97,10 +97,10 @@ def test_report_prints_table(capsys):
 def test_torch_is_imported_only_for_steps_that_declare_it(tmp_path):
     """A torch=True step sets up a loaded torch (seed, threads, device); a paper's steps
     module alone does not import torch, so its evaluate and figure steps start fast."""
-    for paper in ("memorization", "rejection", "cecu2si2"):
+    for paper in papers.available():
         code = f"import sys, reprise.papers.{paper}.steps; print('torch' in sys.modules)"
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert p.stdout.strip() == "False", (paper, p.stderr)
     train = [sys.executable, "-m", "reprise", *_train_args(tmp_path)]
     p = subprocess.run(train, capture_output=True, text=True, check=True)
-    assert re.search(r"memorization train-labels: params=.* device=cpu$", p.stderr, re.M), p.stderr
+    assert re.search(r"memorization train_labels: params=.* device=cpu$", p.stderr, re.M), p.stderr

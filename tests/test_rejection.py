@@ -11,11 +11,11 @@ import torch
 import yaml
 
 from reprise.errors import ConfigError
-from reprise.papers.rejection import METRICS, analysis
 from reprise.metrics.detectors import FeatureBaselines
+from reprise.papers.rejection import METRICS, analysis
 from reprise.papers.rejection.corruptions import corrupt
 from reprise.papers.rejection.rr import confidences, rectified, rr_loss
-from reprise.papers.rejection.runs import parse_run
+from reprise.papers.rejection.steps import parse_run
 from tests.conftest import build_tiny_paper
 
 LN3, LN4 = math.log(3.0), math.log(4.0)
@@ -53,7 +53,7 @@ def test_rr_loss_and_rectified_confidence_match_hand_computed_values():
 def test_parse_run_names():
     assert parse_run("trades_rr") == ("trades", True)
     assert parse_run("ccat") == ("ccat", False)
-    with pytest.raises(ConfigError, match="framework one of"):
+    with pytest.raises(ConfigError, match="method one of"):
         parse_run("madry_rr")
 
 
@@ -63,7 +63,7 @@ def model_rows(split, name, con, rcon, correct, adapted_to="", source=None, **ex
         {
             "backbone": "cnn",
             "run": "pgd_at_rr",
-            "framework": "pgd_at",
+            "method": "pgd_at",
             "rr": True,
             "split": split,
             "input": name,
@@ -211,7 +211,7 @@ TINY = {
     "runs": ["pgd_at", "pgd_at_rr", "ccat_rr"],
     "train": {"epochs": 2, "monitor": {"test_size": 50}},
     "attack": {"steps": 2},
-    "frameworks": {"ccat": {"attack": {"steps": 2}}},
+    "methods": {"ccat": {"attack": {"steps": 2}}},
     "evaluation": {
         "test_size": 120,
         "calibration_size": 100,

@@ -14,7 +14,6 @@ from reprise import cli
 from reprise.data.digits import prepare
 from reprise.io import load_checkpoint, read_table
 from reprise.resume import Resume, fingerprint, resume_dir
-from reprise.training import LAST
 from tests.tiny_runs import train_args
 
 
@@ -70,9 +69,9 @@ def test_killed_step_resumes_when_run_again(tmp_path, splits):
     reprise = [sys.executable, "-m", "reprise"]
     run = [*reprise, *train_args(killed, splits, epochs=40)]  # ~0.1 s an epoch
     proc = subprocess.Popen(run, stderr=subprocess.DEVNULL)
-    last = resume_dir(killed / "model.pt") / LAST
+    last = resume_dir(killed / "model.pt") / "state.pt"
     deadline = time.monotonic() + 120
-    while not (last.is_file() and load_checkpoint(last)["epoch"] >= 3):
+    while not (last.is_file() and load_checkpoint(last)["state"]["epoch"] >= 3):
         assert proc.poll() is None and time.monotonic() < deadline, "training ended unkilled"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)

@@ -20,10 +20,9 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from reprise.config import deep_merge
 from reprise.io import load_checkpoint, read_table
 from reprise.resume import resume_dir
-from reprise.training import LAST
+from reprise.yamlconf import deep_merge
 from tests.conftest import ROOT, run
 from tests.tiny_runs import PAPER, TINY, TRAIN_RULE, tiny_config
 
@@ -214,7 +213,7 @@ def test_paper_through_slurm_equals_local_run(slurm, project_copy):
 def wait_for_epochs(last: Path, epochs: int, job: subprocess.Popen, timeout=240):
     deadline = time.monotonic() + timeout
     while True:
-        if last.is_file() and load_checkpoint(last)["epoch"] >= epochs:
+        if last.is_file() and load_checkpoint(last)["state"]["epoch"] >= epochs:
             return
         assert job.poll() is None, job.communicate()[0]
         assert time.monotonic() < deadline, f"no epoch {epochs} in {last} after {timeout} s"
@@ -242,7 +241,7 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm, project_copy, tra
         stderr=subprocess.STDOUT,
         text=True,
     )
-    wait_for_epochs(resume_dir(model) / LAST, 3, submitted)
+    wait_for_epochs(resume_dir(model) / "state.pt", 3, submitted)
     running = [r for r in slurm.queue(project) if r["State"] == "RUNNING"]
     assert [rule_of(r) for r in running] == [training.rule], running
     cancelled = running[0]["JobID"]

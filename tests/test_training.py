@@ -9,10 +9,10 @@ from reprise.attacks import PGD
 from reprise.errors import ConfigError
 from reprise.io import load_checkpoint, read_table
 from reprise.metrics import accuracy
-from reprise.models import build_model, load_model
+from reprise.models import build_model
+from reprise.resume import Resume
 from reprise.training import (
     CCAT,
-    LAST,
     PGDAT,
     TRADES,
     Hook,
@@ -36,17 +36,21 @@ BASE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "monitor": {"train_size": 128
 def tiny_run(tmp_path, method, name="run", train_size=256, **cfg):
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, width=0.25, in_channels=1)
-    history = fit(
+    fitted = fit(
         model,
         method,
         digits("train").subset(train_size),
         TrainConfig.from_config({**BASE, **cfg}),
-        ckpt_dir=tmp_path / name,
+        resume=Resume(tmp_path / name),
         history_path=tmp_path / f"{name}.parquet",
         test=digits("test").subset(128),
         attack=ATTACK,
     )
-    return model, history
+    return model, fitted.history
+
+
+def saved_state(directory):
+    return load_checkpoint(directory / "state.pt")["state"]
 
 
 def test_standard_training_learns(tmp_path):
@@ -132,7 +136,7 @@ def test_hooks_see_each_sample_once_per_epoch(tmp_path):
     for k, v in model.state_dict().items():
         assert torch.equal(v, plain.state_dict()[k]), k
     # per-sample state is checkpointed, and restored by a finished run's re-run
-    ckpt = load_checkpoint(tmp_path / "hooked" / LAST)
+    ckpt = saved_state(tmp_path / "hooked")
     assert torch.equal(ckpt["method"]["hooks"][0]["counts"], hook.counts)
     again = Recorder(256)
     tiny_run(tmp_path, PGDAT(ATTACK, hooks=[again]), "hooked")
@@ -141,13 +145,15 @@ def test_hooks_see_each_sample_once_per_epoch(tmp_path):
 
 def test_checkpoint_is_weights_only_and_complete(tmp_path):
     tiny_run(tmp_path, Standard(), monitor={"best_by": "test_clean_acc"})
-    ckpt = load_checkpoint(tmp_path / "run" / LAST)  # weights_only=True
+    ckpt = saved_state(tmp_path / "run")  # weights_only=True
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
     assert set(ckpt) >= {"model", "optimizer", "scheduler", "method", "rng", "best"}
     assert set(ckpt["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["optimizer"]["state"]  # momentum buffers
-    best, meta = load_model(tmp_path / "run" / "best.pt")
-    assert meta["metric"] == "test_clean_acc" and meta["epoch"] in (1, 2)
+    best = ckpt["best"]
+    assert best["metric"] == "test_clean_acc" and best["epoch"] in (1, 2)
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    model.load_state_dict(best["state_dict"])
 
 
 def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
@@ -158,7 +164,9 @@ def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path):
     assert history["lr"].tolist() == [0.01]
     other = build_model("small_cnn", 10, width=0.5, in_channels=1)  # another architecture
     cfg = TrainConfig.from_config({**BASE, "epochs": 1, "lr": 0.01})
-    history = fit(other, Standard(), digits("train").subset(256), cfg, ckpt_dir=tmp_path / "run")
+    history = fit(
+        other, Standard(), digits("train").subset(256), cfg, resume=Resume(tmp_path / "run")
+    ).history
     assert history["lr"].tolist() == [0.01] and "train_clean_acc" in history
 
 

@@ -21,9 +21,11 @@ from reprise import data
 from reprise.attacks import PGD
 from reprise.models import build_model, save_model
 from reprise.runtime import Runtime, seed_everything, set_threads
+from reprise.resume import Resume
 from reprise.training import PGDAT, Hook, TrainConfig, fit
 
 root, ckpt, history, final, marker = sys.argv[1:]
+resume = Resume(pathlib.Path(ckpt))
 
 
 class PauseInSecondEpoch(Hook):
@@ -53,7 +55,7 @@ cfg = TrainConfig.from_config({
     "schedule": {"kind": "multistep", "milestones": [2]}, "augment": {"crop": 1, "flip": True},
     "monitor": {"grad_norm": True, "train_size": 64, "best_by": "test_robust_acc"},
 })
-fit(model, PGDAT(attack, hooks=[PauseInSecondEpoch()]), train, cfg, ckpt_dir=ckpt,
+fit(model, PGDAT(attack, hooks=[PauseInSecondEpoch()]), train, cfg, resume=resume,
     history_path=history, test=test, attack=attack, accel=rt.accel(), seed=rt.seed)
 save_model(final, model)
 '''
@@ -87,13 +89,13 @@ def test_killed_mid_epoch_resumes_to_identical_result(tmp_path):
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "the training never reached its second epoch"
         time.sleep(0.05)
-    assert load_checkpoint(tmp_path / "killed.ckpt" / "last.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "killed.ckpt" / "state.pt")["state"]["epoch"] == 1
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     assert len(read_table(tmp_path / "killed.parquet")) == 1
     assert not (tmp_path / "killed.pt").exists()
 
-    finish(start(cmd))  # the marker exists now: no pause, runs to the end from last.pt
+    finish(start(cmd))  # the marker exists now: no pause, runs to the end from state.pt
     finish(whole)
 
     whole, _ = load_model(tmp_path / "whole.pt")
@@ -104,6 +106,7 @@ def test_killed_mid_epoch_resumes_to_identical_result(tmp_path):
     assert len(table) == 3
     pd.testing.assert_frame_equal(table, read_table(tmp_path / "killed.parquet"), check_exact=True)
     best_whole, best_resumed = (
-        load_checkpoint(tmp_path / f"{n}.ckpt" / "best.pt") for n in ("whole", "killed")
+        load_checkpoint(tmp_path / f"{n}.ckpt" / "state.pt")["state"]["best"]
+        for n in ("whole", "killed")
     )
     assert best_whole["epoch"] == best_resumed["epoch"]

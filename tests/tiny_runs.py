@@ -5,7 +5,7 @@ import copy
 import json
 from pathlib import Path
 
-from reprise.config import deep_merge, load_yaml
+from reprise.yamlconf import deep_merge, load_yaml
 from tests.conftest import ROOT
 
 PAPER = "memorization"
@@ -47,7 +47,7 @@ def tiny_config(project: Path, overrides: dict = SMALLEST, **extra) -> None:
 
 
 def train_params(epochs: int, size: int | None = None, lr: float = 0.1) -> dict:
-    """--params of one train-labels job (PGD-AT, true digits labels); `size` upsamples the
+    """--params of one train_labels job (PGD-AT, true digits labels); `size` upsamples the
     8×8 digits to make epochs slower."""
     section = load_yaml(ROOT / f"config/papers/{PAPER}.yaml")["smoke"]["random_labels"]
     section = deep_merge(
@@ -63,9 +63,9 @@ def train_params(epochs: int, size: int | None = None, lr: float = 0.1) -> dict:
 
 
 def train_args(out: Path, split_dir: Path, epochs: int, size: int | None = None) -> list[str]:
-    """`reprise memorization train-labels ...` writing model.pt and history.parquet to `out`."""
+    """`reprise memorization train_labels ...` writing model.pt and history.parquet to `out`."""
     return [
-        *(PAPER, "train-labels", "--params", json.dumps(train_params(epochs, size))),
+        *(PAPER, "train_labels", "--params", json.dumps(train_params(epochs, size))),
         *("--input", f"train={split_dir}/train.pt", "--input", f"test={split_dir}/test.pt"),
         *("--output", f"model={out}/model.pt", "--output", f"history={out}/history.parquet"),
     ]

@@ -11,7 +11,9 @@ import math
 import os
 from pathlib import Path
 
+from reprise import config, papers
 from reprise.config import Config
+from reprise.errors import ConfigError
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
 COLUMNS = [
@@ -26,6 +28,26 @@ COLUMNS = [
     "verdict",
     "note",
 ]
+
+
+def validated_config(raw: dict, project_dir: str | Path = ".") -> Config:
+    """The workflow config, every implemented paper's config, and their claims, validated."""
+    cfg = config.resolve(raw, papers.available(), project_dir)
+    check_claims(cfg)
+    return cfg
+
+
+def check_claims(cfg: Config) -> None:
+    """Every claim of every implemented paper reads a metric that the paper declares."""
+    for slug, paper_cfg in cfg.papers.items():
+        metrics = papers.declared_metrics(slug)
+        for claim in paper_cfg["claims"]:
+            if claim["metric"] not in metrics:
+                raise ConfigError(
+                    f"config/papers/{slug}.yaml: claim {claim['id']!r} reads metric "
+                    f"{claim['metric']!r}, which no step of {slug} writes; metrics written: "
+                    + ", ".join(sorted(metrics))
+                )
 
 
 def metrics_path(results_root: str | Path, scale: str, paper: str) -> Path:

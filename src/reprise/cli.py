@@ -25,7 +25,6 @@ from reprise import papers
 from reprise.errors import ReproError
 
 log = logging.getLogger("reprise")
-COMMANDS = ("validate", "report", "data")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -61,15 +60,17 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_config(args):
-    from reprise import config
+    from reprise.claims import validated_config
+    from reprise.yamlconf import deep_merge, load_yaml
 
     if args.config_json:
         try:
             raw = json.loads(args.config_json)
         except json.JSONDecodeError as e:
             raise ReproError(f"--config-json is not valid JSON: {e}") from None
-        return config.resolve(config.deep_merge(raw, _overrides(args.set)))
-    return config.load(args.config, _overrides(args.set))
+    else:
+        raw = load_yaml(args.config) or {}
+    return validated_config(deep_merge(raw, _overrides(args.set)))
 
 
 def cmd_validate(args) -> int:
@@ -149,7 +150,8 @@ def build_step_parser(slug: str, steps) -> argparse.ArgumentParser:
         p.add_argument(
             "--params",
             default="{}",
-            help="JSON: the sections of the paper's scale config this step reads",
+            help="JSON: the sections of the paper's scale config this step reads: "
+            + (", ".join(step.sections) or "none"),
         )
         p.add_argument(
             "--input",
@@ -181,13 +183,11 @@ def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def run_step(slug: str, argv: list[str]) -> int:
-    import importlib
-
     from reprise import config
     from reprise.resume import Resume, fingerprint, resume_dir
     from reprise.runtime import Runtime, loaded_torch
 
-    steps = importlib.import_module(f"reprise.papers.{slug}.steps").STEPS
+    steps = papers.steps(slug)
     args = build_step_parser(slug, steps).parse_args(argv)
     step = steps[args.step]
     try:
@@ -196,7 +196,7 @@ def run_step(slug: str, argv: list[str]) -> int:
         raise ReproError(f"--params is not valid JSON: {e}") from None
     if not isinstance(params, dict):
         raise ReproError("--params must be a JSON object of config sections")
-    config.check_step_params(slug, params)
+    config.check_step_params(slug, params, step.sections)
     inputs = step.bind("input", _grouped(args.input))
     outputs = step.bind("output", _grouped(args.output))
     resume = Resume(resume_dir(_flat(outputs)[0]), fingerprint(params, args.seed, _flat(inputs)))

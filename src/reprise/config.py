@@ -2,45 +2,27 @@
 
 The Snakefile and the CLI both go through `resolve`, so a bad value gives the same single
 message (key, value, what is allowed) before any job runs, whichever entry point read it.
+This module is part of the base: it knows no paper. The caller passes the implemented papers
+(`reprise.papers.available()`), and `reprise.claims.check_claims` checks that each claim reads
+a metric its paper declares.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from reprise import papers
 from reprise.errors import ConfigError
+from reprise.yamlconf import deep_merge, load_yaml
 
 SCHEMA_DIR = Path("workflow/schemas")
 SCALES = ("smoke", "paper")
-
-
-def load_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        return copy.deepcopy(_parse_yaml(path.resolve(), path.stat().st_mtime_ns))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
-
-
-# Every snakemake start validates ~40 config and schema files, some several times: libyaml
-# and a cache keyed by modification time keep that to a fraction of the no-op run.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@functools.cache
-def _parse_yaml(path: Path, mtime_ns: int) -> Any:
-    return yaml.load(path.read_text(), Loader=_LOADER)
 
 
 def schema(name: str, project_dir: Path = Path(".")) -> dict:
@@ -78,16 +60,20 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
-def check(instance: Any, schema_: dict, where: str, project_dir: Path = Path(".")) -> None:
-    """Validate `instance`; raise one ConfigError naming the key, the value and what is allowed."""
+def check(
+    instance: Any, schema_: dict, where: str, project_dir: Path = Path("."), prefix: str = ""
+) -> None:
+    """Validate `instance`; raise one ConfigError naming the key (under `prefix`, e.g. the
+    scale section), the value and what is allowed."""
     validator = jsonschema.Draft202012Validator(schema_, registry=registry(project_dir))
     err = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if err is None:
         return
-    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    path = [prefix] if prefix else []
+    key = ".".join([*path, *map(str, err.absolute_path)]) or "(top level)"
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        key = ".".join([*map(str, err.absolute_path), extra[0]]) if extra else key
+        key = ".".join([*path, *map(str, err.absolute_path), extra[0]]) if extra else key
         raise ConfigError(f"{where}: unknown key {key!r}; allowed here: {_allowed(err)}")
     if err.validator == "required":
         raise ConfigError(f"{where}: {err.message} (at {key})")
@@ -103,15 +89,6 @@ def fill_defaults(instance: dict, schema_: dict) -> dict:
         if isinstance(instance.get(key), dict) and sub.get("type") == "object":
             fill_defaults(instance[key], sub)
     return instance
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = (
-            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
-    return out
 
 
 @dataclass(frozen=True)
@@ -141,45 +118,37 @@ class Config:
 
 
 def check_paper(slug: str, cfg: dict, project_dir: Path = Path(".")) -> None:
+    """Validate a paper config: its shape, and each scale section against the paper's schema."""
     where = f"config/papers/{slug}.yaml"
     check(cfg, schema("paper.schema.yaml", project_dir), where)
     scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
     for scale in SCALES:
-        try:
-            check(cfg[scale], scale_schema, where, project_dir)
-        except ConfigError as e:
-            raise ConfigError(str(e).replace(f"{where}: ", f"{where}: {scale}.", 1)) from None
-    metrics = papers.declared_metrics(slug)
-    for claim in cfg["claims"]:
-        if claim["metric"] not in metrics:
-            raise ConfigError(
-                f"{where}: claim {claim['id']!r} reads metric {claim['metric']!r}, which no step "
-                f"of {slug} writes; metrics written: {', '.join(sorted(metrics))}"
-            )
+        check(cfg[scale], scale_schema, where, project_dir, prefix=scale)
     ids = [c["id"] for c in cfg["claims"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: claim ids must be unique, got {ids}")
 
 
-def resolve(raw: dict, project_dir: str | Path = ".") -> Config:
-    """Validate the workflow config (filling defaults) and load every paper's config."""
+def resolve(raw: dict, implemented: Sequence[str], project_dir: str | Path = ".") -> Config:
+    """Validate the workflow config (filling defaults) and load the config of every
+    implemented paper (`reprise.papers.available()`)."""
     project_dir = Path(project_dir)
     main = fill_defaults(copy.deepcopy(raw), schema("config.schema.yaml", project_dir))
     check(main, schema("config.schema.yaml", project_dir), "config")
     for slug in main["papers"]:
-        if slug not in papers.available():
+        if slug not in implemented:
             raise ConfigError(
                 f"config: papers contains {slug!r}, which is not implemented in this checkout; "
-                f"implemented: {', '.join(papers.available())}"
+                f"implemented: {', '.join(implemented)}"
             )
-    unknown = set(main["overrides"]) - set(papers.available())
+    unknown = set(main["overrides"]) - set(implemented)
     if unknown:
         raise ConfigError(
             f"config: overrides names unknown paper(s) {sorted(unknown)}; "
-            f"implemented: {', '.join(papers.available())}"
+            f"implemented: {', '.join(implemented)}"
         )
     paper_cfgs = {}
-    for slug in papers.available():
+    for slug in implemented:
         path = project_dir / main["paper_config_dir"] / f"{slug}.yaml"
         cfg = deep_merge(load_yaml(path) or {}, main["overrides"].get(slug, {}))
         check_paper(slug, cfg, project_dir)
@@ -187,24 +156,28 @@ def resolve(raw: dict, project_dir: str | Path = ".") -> Config:
     return Config(main=main, papers=paper_cfgs)
 
 
-def load(path: str | Path = "config/config.yaml", overrides: dict | None = None) -> Config:
-    """Load config/config.yaml (plus `--config`-style overrides) as the CLI sees it."""
-    raw = load_yaml(path) or {}
-    return resolve(deep_merge(raw, overrides or {}))
-
-
-def check_step_params(slug: str, params: dict, project_dir: Path = Path(".")) -> None:
-    """Validate the sections of a scale config that a rule hands to one step."""
+def check_step_params(
+    slug: str, params: dict, sections: Sequence[str], project_dir: Path = Path(".")
+) -> None:
+    """Validate the config sections a rule hands to one step: exactly the sections the step
+    declares (those the paper's schema requires must be there), each against its schema."""
     scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
-    sections = scale_schema.get("properties", {})
+    reads = ", ".join(sections) or "no section"
+    for name in params:
+        if name not in sections:
+            raise ConfigError(f"--params: this step does not read {name!r}; it reads {reads}")
+    for name in sections:
+        if name not in params and (name == "plot" or name in scale_schema.get("required", ())):
+            raise ConfigError(f"--params lacks section {name!r}; this step reads {reads}")
     params = dict(params)
     if "plot" in params:  # figure steps also get the workflow-wide plot options
         plot_schema = schema("config.schema.yaml", project_dir)["properties"]["plot"]
         check(params.pop("plot"), plot_schema, "--params plot")
+    properties = scale_schema.get("properties", {})
     for name, value in params.items():
-        if name not in sections:
+        if name not in properties:
             raise ConfigError(
-                f"--params: unknown section {name!r} for {slug}; allowed: {', '.join(sections)}"
+                f"--params: unknown section {name!r} for {slug}; allowed: {', '.join(properties)}"
             )
-        section = {**sections[name], "$defs": scale_schema.get("$defs", {})}
+        section = {**properties[name], "$defs": scale_schema.get("$defs", {})}
         check(value, section, f"--params {name}", project_dir)

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +15,9 @@ log = logging.getLogger("reprise")
 
 
 def loaded_torch():
-    """torch if this process has imported it, else None. A step module that uses torch
-    imports it at the top, so by the time the runtime is set up torch is loaded exactly when
-    the step needs it; a torch-free step (the ARPES analysis) skips ~2.5 s of import."""
+    """torch if this process has imported it, else None. The CLI imports torch before the
+    runtime is set up exactly when the step is registered with `torch=True`; other steps
+    (the ARPES analysis, evaluate and figure steps) skip ~2.5 s of import."""
     return sys.modules.get("torch")
 
 
@@ -133,9 +132,6 @@ class Runtime:
     device_name: str = "auto"
     resume: Resume = field(default_factory=Resume)
 
-    def __post_init__(self):
-        self._start = time.perf_counter()
-
     def setup(self) -> Runtime:
         set_threads(self.threads)
         if loaded_torch() is None:
@@ -165,9 +161,6 @@ class Runtime:
             bf16=device.type == "cuda" if bf16 == "auto" else bool(bf16),
             channels_last=True if channels_last == "auto" else bool(channels_last),
         )
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._start
 
 
 def configure_logging(verbose: bool = False) -> None:

@@ -26,3 +26,9 @@ def package(slug: str):
 def declared_metrics(slug: str) -> dict[str, str]:
     """Metric key -> description, as the paper's evaluate step writes them."""
     return dict(package(slug).METRICS)
+
+
+def steps(slug: str):
+    """The paper's step registry (its `steps` module's STEPS)."""
+    package(slug)
+    return importlib.import_module(f"{__name__}.{slug}.steps").STEPS

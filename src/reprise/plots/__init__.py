@@ -1,4 +1,9 @@
-"""One seaborn style for every figure; figures are saved in every configured format."""
+"""One seaborn style for every figure; figures are saved in every configured format.
+
+The figure contract: a paper's draw functions return a matplotlib Figure and never save;
+the figure step calls `use_style(params["plot"])` before drawing and `save_figure(fig,
+outputs[name], opts)` after.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +30,22 @@ def use_style(options: dict | None = None) -> dict:
     return opts
 
 
-def save_figure(fig, stem: str | Path, options: dict | None = None) -> list[Path]:
-    """Save `fig` as <stem>.<fmt> for each configured format, atomically; close it."""
+def save_figure(fig, paths: list[Path] | str | Path, options: dict | None = None) -> list[Path]:
+    """Save `fig` in every configured format, atomically, and close it. `paths` is the rule's
+    output list (one path per format, as rules/common.smk's `figure()` makes it) or a stem."""
     opts = {**DEFAULTS, **(options or {})}
-    paths = []
-    for fmt in opts["formats"]:
-        path = Path(f"{stem}.{fmt}")
+    if isinstance(paths, list | tuple):
+        stem = Path(paths[0]).with_suffix("")
+        wanted = {Path(p) for p in paths}
+    else:
+        stem, wanted = Path(paths), None
+    out = [Path(f"{stem}.{fmt}") for fmt in opts["formats"]]
+    if wanted is not None and set(out) != wanted:
+        raise ValueError(
+            f"figure paths {sorted(map(str, wanted))} do not match formats {opts['formats']}"
+        )
+    for path, fmt in zip(out, opts["formats"], strict=True):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=opts["dpi"])
-        paths.append(path)
     plt.close(fig)
-    return paths
+    return out

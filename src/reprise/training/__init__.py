@@ -2,14 +2,17 @@
 
 cfg = TrainConfig.from_config(params["train"])
 attack = PGD.from_config(params["attack"])
-history = fit(model, PGDAT(attack, hooks=[...]), train, cfg, ckpt_dir=..., test=test,
-              attack=attack, accel=rt.accel(), seed=rt.seed, history_path=...)
+fitted = fit(model, PGDAT(attack, hooks=[...]), train, cfg, resume=rt.resume, test=test,
+             attack=attack, accel=rt.accel(), seed=rt.seed, history_path=...)
+fitted.history (the per-epoch table), fitted.best (the monitored best epoch's weights)
+
+A run name and config section build the method through `reprise.training.recipe`.
 """
 
 from reprise.training.augment import crop_flip
 from reprise.training.config import Augment, Monitor, Schedule, TrainConfig
 from reprise.training.labels import random_labels
-from reprise.training.loop import BEST, LAST, epoch_generator, fit
+from reprise.training.loop import Fitted, epoch_generator, fit
 from reprise.training.methods import (
     CCAT,
     METHODS,
@@ -26,14 +29,13 @@ from reprise.training.methods import (
 from reprise.training.state import rng_state, set_rng_state
 
 __all__ = [
-    "BEST",
     "CCAT",
-    "LAST",
     "METHODS",
     "PGDAT",
     "TRADES",
     "Augment",
     "Batch",
+    "Fitted",
     "Hook",
     "Method",
     "Monitor",

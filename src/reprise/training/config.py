@@ -53,7 +53,7 @@ class Monitor:
 
     Clean and robust accuracy on the first `train_size` training / `test_size` test samples
     (all when null, none when 0); the mean squared gradient norm of the batch loss when
-    `grad_norm`; `best_by` names a column whose maximum selects <ckpt_dir>/best.pt."""
+    `grad_norm`; `best_by` names a column whose maximum selects the best epoch (fit's `best`)."""
 
     train_size: int | None = None
     test_size: int | None = None

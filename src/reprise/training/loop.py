@@ -1,11 +1,12 @@
 """The training loop: epochs of a method over an ImageData, resumable and deterministic.
 
 After every epoch it appends a row to the metrics table (written as Parquet + CSV) and saves
-<ckpt_dir>/last.pt atomically: model, optimiser, schedule, the method's per-sample state,
-RNG states, the rows so far and the epoch. A run killed at any point and started again
-continues from last.pt and ends with the same weights and table as an uninterrupted run:
-the data order and augmentation of an epoch derive from (seed, epoch) alone, and everything
-else random draws from the global generators, whose states the checkpoint restores.
+the step's resume state (`rt.resume`, the one resume path of every long loop): model,
+optimiser, schedule, the method's per-sample state, RNG states, the rows so far, the best
+checkpoint so far and the epoch. A run killed at any point and started again continues from
+that state and ends with the same weights and table as an uninterrupted run: the data order
+and augmentation of an epoch derive from (seed, epoch) alone, and everything else random
+draws from the global generators, whose states the resume state restores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +24,9 @@ import torch
 
 from reprise.data.prepared import ImageData
 from reprise.errors import ConfigError
-from reprise.io import load_checkpoint, save_checkpoint, write_table
+from reprise.io import write_table
 from reprise.metrics import accuracy
-from reprise.models import save_model
+from reprise.resume import Resume
 from reprise.runtime import Accel, progress
 from reprise.training.augment import crop_flip
 from reprise.training.config import TrainConfig
@@ -33,7 +35,6 @@ from reprise.training.state import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
-LAST, BEST = "last.pt", "best.pt"
 DEVICE_DATA_FRACTION = 0.25  # keep a dataset on the GPU when it takes at most this share
 
 
@@ -53,24 +54,34 @@ def on_device(data: ImageData | None, accel: Accel) -> ImageData | None:
     return ImageData(accel.batch(data.x), data.y.to(accel.device), data.classes)
 
 
+@dataclass
+class Fitted:
+    """What `fit` returns: the per-epoch table and, when `monitor.best_by` is set, the best
+    epoch's checkpoint ({"epoch", "metric", "value", "state_dict"})."""
+
+    history: pd.DataFrame
+    best: dict | None
+
+
 def fit(
     model: torch.nn.Module,
     method: Method,
     train: ImageData,
     cfg: TrainConfig,
     *,
-    ckpt_dir: str | Path,
+    resume: Resume,
     history_path: str | Path | None = None,
     test: ImageData | None = None,
     attack=None,
     accel: Accel | None = None,
     seed: int = 0,
     run_config: dict | None = None,
-) -> pd.DataFrame:
-    """Train `model` in place for cfg.epochs epochs (resuming from <ckpt_dir>/last.pt).
+) -> Fitted:
+    """Train `model` in place for cfg.epochs epochs, resuming from `resume` (a step's
+    `rt.resume`; `Resume()` keeps no state).
 
     `attack` (a PGD) gives the robust columns of the table; `run_config` (plain values) is
-    any further setting that makes a checkpoint belong to this run. Returns the table."""
+    any further setting that makes a saved state belong to this run."""
     accel = accel or Accel.cpu()
     model = accel.model(model)
     opt = torch.optim.SGD(
@@ -80,9 +91,8 @@ def fit(
         weight_decay=cfg.weight_decay,
         nesterov=cfg.nesterov,
     )
-    ckpt_dir = Path(ckpt_dir)
     fingerprint = _fingerprint(cfg, method, model, train, seed, run_config)
-    start, rows, best = _resume(ckpt_dir / LAST, fingerprint, model, opt, method)
+    start, rows, best = _resume(resume, fingerprint, model, opt, method)
     train_dev, test_dev = on_device(train, accel), on_device(test, accel)
     for epoch in progress(range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs):
         t0 = time.perf_counter()
@@ -95,12 +105,11 @@ def fit(
         row |= _evaluate(model, train_dev, test_dev, attack, cfg, accel)
         row |= method.epoch_metrics()
         rows.append(row)
-        best = _keep_best(ckpt_dir / BEST, model, row, cfg.monitor.best_by, best)
-        save_checkpoint(
-            ckpt_dir / LAST,
+        best = _keep_best(model, row, cfg.monitor.best_by, best)
+        resume.save(
             {
                 "epoch": epoch + 1,
-                "fingerprint": fingerprint,
+                "fit": fingerprint,
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "scheduler": {"config": cfg.as_dict()["schedule"], "lr": lr},
@@ -122,7 +131,7 @@ def fit(
     table = pd.DataFrame(rows)
     if history_path is not None and start == cfg.epochs:  # a finished run: the table again
         write_table(history_path, table)
-    return table
+    return Fitted(table, best or None)
 
 
 def _train_epoch(model, method, opt, data, cfg, accel, seed, epoch) -> dict:
@@ -166,7 +175,7 @@ def _evaluate(model, train, test, attack, cfg, accel) -> dict:
     return row
 
 
-def _keep_best(path: Path, model, row: dict, best_by: str | None, best: dict) -> dict:
+def _keep_best(model, row: dict, best_by: str | None, best: dict) -> dict:
     if best_by is None:
         return best
     if best_by not in row:
@@ -176,9 +185,13 @@ def _keep_best(path: Path, model, row: dict, best_by: str | None, best: dict) ->
         )
     if best and row[best_by] <= best["value"]:
         return best
-    best = {"epoch": row["epoch"], "metric": best_by, "value": float(row[best_by])}
-    save_model(path, model, **best)
-    return best
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {
+        "epoch": row["epoch"],
+        "metric": best_by,
+        "value": float(row[best_by]),
+        "state_dict": weights,
+    }
 
 
 def _fingerprint(cfg: TrainConfig, method: Method, model, train: ImageData, seed, run_config):
@@ -195,16 +208,16 @@ def _fingerprint(cfg: TrainConfig, method: Method, model, train: ImageData, seed
     return json.dumps(blob, sort_keys=True, default=str)
 
 
-def _resume(path: Path, fingerprint: str, model, opt, method) -> tuple[int, list, dict]:
-    if not path.is_file():
+def _resume(resume: Resume, fingerprint: str, model, opt, method) -> tuple[int, list, dict]:
+    state = resume.load()
+    if state is None:
         return 0, [], {}
-    ckpt = load_checkpoint(path)
-    if ckpt.get("fingerprint") != fingerprint:
-        log.warning("%s belongs to another configuration: training from scratch", path)
+    if state.get("fit") != fingerprint:
+        log.warning("%s belongs to another configuration: training from scratch", resume.path)
         return 0, [], {}
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    method.load_state_dict(ckpt["method"])
-    set_rng_state(ckpt["rng"])
-    log.info("resumed from %s after epoch %d", path, ckpt["epoch"])
-    return int(ckpt["epoch"]), list(ckpt["history"]), dict(ckpt["best"])
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    method.load_state_dict(state["method"])
+    set_rng_state(state["rng"])
+    log.info("resumed from %s after epoch %d", resume.path, state["epoch"])
+    return int(state["epoch"]), list(state["history"]), dict(state["best"])

@@ -10,18 +10,9 @@ from reprise.papers.cecu2si2.dispersion import band_center, edc_model
 from reprise.papers.cecu2si2.hybridisation import lower_band
 from reprise.papers.cecu2si2.lattice import points, zone_sections
 from reprise.papers.cecu2si2.lineshapes import peak_on_line
-from reprise.plots import save_figure, use_style
 
 COLORS = {"x": "C3", "z": "C0"}
 LABELS = {"x": "X band (quasi-2D electron)", "z": "Z pockets (3D hole)"}
-
-
-def style(options):
-    return use_style(options)
-
-
-def _save(fig, paths, opts):
-    save_figure(fig, paths[0].with_suffix(""), opts)
 
 
 def _zone(ax, crystal, origin, u, v, extent):
@@ -30,7 +21,7 @@ def _zone(ax, crystal, origin, u, v, extent):
         ax.plot(closed[:, 0], closed[:, 1], color="w", lw=0.8, alpha=0.9)
 
 
-def fermi_surface(ds, crystal, v0, paths, opts):
+def fermi_surface(ds, crystal, v0):
     """The symmetrised map at E_F with the zone cut at the map's normal-emission kz."""
     k = ds["kx"].values
     fig, ax = plt.subplots(figsize=(4.6, 4))
@@ -54,10 +45,10 @@ def fermi_surface(ds, crystal, v0, paths, opts):
         xlabel="kx (Å⁻¹)", ylabel="ky (Å⁻¹)", title=title, xlim=(k[0], k[-1]), ylim=(k[0], k[-1])
     )
     ax.grid(False)
-    _save(fig, paths, opts)
+    return fig
 
 
-def kz_map(ds, crystal, paths, opts):
+def kz_map(ds, crystal):
     """Intensity at E_F over (k∥, kz) from the photon-energy scan, with the zone section."""
     fig, ax = plt.subplots(figsize=(4.6, 4.6))
     kp, kz = ds["k_par"].values, ds["kz"].values
@@ -83,10 +74,10 @@ def kz_map(ds, crystal, paths, opts):
         title=f"k∥–kz map at E_F (V0 = {ds.attrs['inner_potential']:.1f} eV)",
     )
     ax.grid(False)
-    _save(fig, paths, opts)
+    return fig
 
 
-def kf_vs_kz(kf, truth, crystal, paths, opts):
+def kf_vs_kz(kf, truth, crystal):
     """k_F against kz per band: flat for the quasi-2D X band, periodic for the Z pockets."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for b in BANDS:
@@ -122,7 +113,7 @@ def kf_vs_kz(kf, truth, crystal, paths, opts):
         )
     ax.set(xlabel="kz (Å⁻¹)", ylabel="k_F from pocket centre (Å⁻¹)", title="k_F against kz")
     ax.legend(fontsize="x-small")
-    _save(fig, paths, opts)
+    return fig
 
 
 def _example_rows(df, n=3):
@@ -130,7 +121,7 @@ def _example_rows(df, n=3):
     return ok.iloc[np.linspace(0, len(ok) - 1, n).astype(int)] if len(ok) >= n else ok
 
 
-def cuts(spectra, mdc, edc, bands, crystal, paths, opts):
+def cuts(spectra, mdc, edc, bands, crystal):
     """The cut in (k, E) with MDC and EDC peak positions, and example MDC and EDC fits."""
     ck = spectra["intensity"]
     k, e = ck["k"].values, ck["energy"].values
@@ -187,10 +178,10 @@ def cuts(spectra, mdc, edc, bands, crystal, paths, opts):
             a.plot(x, fit, color=COLORS[b], lw=1)
         a.set(title=f"{b.upper()}: EDC fits", xlabel="E − E_F (eV)", xlim=(-0.05, 0.02))
     fig.tight_layout()
-    _save(fig, paths, opts)
+    return fig
 
 
-def edcs(spectra, edc, bands, crystal, paths, opts):
+def edcs(spectra, edc, bands, crystal):
     """EDCs divided by the resolution-broadened Fermi–Dirac function: the flat f band just
     above and below E_F."""
     div = spectra["fd_divided"]
@@ -218,10 +209,10 @@ def edcs(spectra, edc, bands, crystal, paths, opts):
             yticks=[],
         )
     fig.tight_layout()
-    _save(fig, paths, opts)
+    return fig
 
 
-def hybridisation(mdc, edc, fits, truth, paths, opts):
+def hybridisation(mdc, edc, fits, truth):
     """Measured dispersion (MDC and EDC peaks) with the fitted E−(q), per band."""
     fig, axes = plt.subplots(2, len(BANDS), figsize=(8.5, 6), sharex="col")
     fits = fits.set_index("band")
@@ -264,4 +255,4 @@ def hybridisation(mdc, edc, fits, truth, paths, opts):
         axes[1, col].set_xlabel("q from the pocket centre (Å⁻¹)")
     axes[0, 0].legend(fontsize="x-small", loc="lower right")
     fig.tight_layout()
-    _save(fig, paths, opts)
+    return fig

@@ -16,7 +16,9 @@ log = logging.getLogger("reprise")
 STEPS = Steps()
 
 
-@STEPS.register(outputs=("cut", "map", "hvscan", "gold", "truth"))
+@STEPS.register(
+    outputs=("cut", "map", "hvscan", "gold", "truth"), sections=("crystal", "model", "measurement")
+)
 def simulate(params, inputs, outputs, rt):
     """Simulate a beamtime from the periodic Anderson model, with its ground truth."""
     from reprise.papers.cecu2si2.model import Model
@@ -29,7 +31,7 @@ def simulate(params, inputs, outputs, rt):
     write_json(outputs["truth"], truth)
 
 
-@STEPS.register(inputs=("gold",), outputs=("fermi", "edges"))
+@STEPS.register(inputs=("gold",), outputs=("fermi", "edges"), sections=("calibration",))
 def calibrate(params, inputs, outputs, rt):
     """Fermi level per detector channel and photon energy from a polycrystalline-gold file."""
     cfg = params["calibration"]
@@ -45,7 +47,11 @@ def _calibrated(path, kind, fermi_path):
     return calibration.correct(files.load(path, kind), fermi)
 
 
-@STEPS.register(inputs=("cut", "fermi"), outputs=("spectra", "mdc", "edc", "bands"))
+@STEPS.register(
+    inputs=("cut", "fermi"),
+    outputs=("spectra", "mdc", "edc", "bands"),
+    sections=("crystal", "bands", "dispersion"),
+)
 def analyse(params, inputs, outputs, rt):
     """A high-symmetry cut: MDC and EDC fits, the hybridisation fit and m* per band."""
     import xarray as xr
@@ -77,7 +83,9 @@ def analyse(params, inputs, outputs, rt):
 
 
 @STEPS.register(
-    inputs=("map", "hvscan", "fermi"), outputs=("surface", "kzmap", "kf", "v0", "flatness")
+    inputs=("map", "hvscan", "fermi"),
+    outputs=("surface", "kzmap", "kf", "v0", "flatness"),
+    sections=("crystal", "bands", "fermi_surface", "kz"),
 )
 def maps(params, inputs, outputs, rt):
     """The Fermi-surface map in (kx, ky), symmetrised; the photon-energy scan: V0 from the kz
@@ -127,35 +135,41 @@ def evaluate(params, inputs, outputs, rt):
 @STEPS.register(
     inputs=("surface", "kzmap", "kf", "v0", "truth"),
     outputs=("fermi_surface*", "kz_map*", "kf_vs_kz*"),
+    sections=("crystal", "plot"),
 )
 def figures_maps(params, inputs, outputs, rt):
     """Fermi-surface map with the zone, k∥–kz map, k_F against kz."""
     from reprise.papers.cecu2si2 import figures
+    from reprise.plots import save_figure, use_style
 
-    opts = figures.style(params.get("plot"))
+    opts = use_style(params["plot"])
     crystal = params["crystal"]
     v0 = read_table(inputs["v0"]).iloc[0]
     surface = files.load_dataset(inputs["surface"], ("symmetrised",))
-    figures.fermi_surface(surface, crystal, v0, outputs["fermi_surface"], opts)
+    save_figure(figures.fermi_surface(surface, crystal, v0), outputs["fermi_surface"], opts)
     kzmap = files.load_dataset(inputs["kzmap"], ("intensity", "kz"))
-    figures.kz_map(kzmap, crystal, outputs["kz_map"], opts)
+    save_figure(figures.kz_map(kzmap, crystal), outputs["kz_map"], opts)
     truth = read_json(inputs["truth"])
-    figures.kf_vs_kz(read_table(inputs["kf"]), truth, crystal, outputs["kf_vs_kz"], opts)
+    kf = read_table(inputs["kf"])
+    save_figure(figures.kf_vs_kz(kf, truth, crystal), outputs["kf_vs_kz"], opts)
 
 
 @STEPS.register(
     inputs=("spectra", "mdc", "edc", "bands", "truth"),
     outputs=("cuts*", "edcs*", "hybridisation*"),
+    sections=("crystal", "bands", "plot"),
 )
 def figures_cuts(params, inputs, outputs, rt):
     """The high-symmetry cut with MDC/EDC fits, FD-divided EDCs, hybridisation fits."""
     from reprise.papers.cecu2si2 import figures
+    from reprise.plots import save_figure, use_style
 
-    opts = figures.style(params.get("plot"))
+    opts = use_style(params["plot"])
     spectra = files.load_dataset(inputs["spectra"], ("intensity", "fd_divided"))
     mdc, edc, fits = (read_table(inputs[n]) for n in ("mdc", "edc", "bands"))
     bands, crystal = params["bands"], params["crystal"]
-    figures.cuts(spectra, mdc, edc, bands, crystal, outputs["cuts"], opts)
-    figures.edcs(spectra, edc, bands, crystal, outputs["edcs"], opts)
+    save_figure(figures.cuts(spectra, mdc, edc, bands, crystal), outputs["cuts"], opts)
+    save_figure(figures.edcs(spectra, edc, bands, crystal), outputs["edcs"], opts)
     truth = read_json(inputs["truth"])
-    figures.hybridisation(mdc, edc, fits, truth, outputs["hybridisation"], opts)
+    fig = figures.hybridisation(mdc, edc, fits, truth)
+    save_figure(fig, outputs["hybridisation"], opts)

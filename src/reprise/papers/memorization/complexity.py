@@ -28,14 +28,6 @@ from reprise.metrics import accuracy
 from reprise.models import evaluating
 from reprise.runtime import Accel
 
-MEASURES = {
-    "log_spectral_product": "log10 of the product of the layers' spectral norms",
-    "frobenius_sum": "sum of the layers' Frobenius norms",
-    "path_norm": "l2 path norm (batch norm folded, weights squared, all-ones input)",
-    "pac_bayes_flatness": "1/sigma^2 of the largest Gaussian weight noise that keeps the "
-    "robust training error within tolerance",
-}
-
 
 def weight_matrices(model: nn.Module) -> list[torch.Tensor]:
     """Every conv and linear weight as a 2-D matrix (out, fan-in)."""
@@ -143,8 +135,10 @@ def pac_bayes_flatness(
 
 
 def measures(model, data: ImageData, attack, cfg: dict, seed: int, accel: Accel) -> dict:
-    """Every measure of MEASURES for one model (data: the training samples, labels as
-    trained), plus σ* and the model's robust training error."""
+    """The four measures of one model (data: the training samples, labels as trained): log10
+    of the product of the layers' spectral norms, the sum of their Frobenius norms, the l2
+    path norm, and PAC-Bayes flatness (1/σ*² of the largest Gaussian weight noise that keeps
+    the robust training error within tolerance), plus σ*."""
     flatness, sigma = pac_bayes_flatness(
         model,
         data,

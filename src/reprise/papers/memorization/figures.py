@@ -1,7 +1,7 @@
 """The paper's figures, each drawn from saved tables (per-epoch histories or summaries).
 
 Every function takes one table (its input files concatenated) and returns a matplotlib
-figure; `render` applies the project style and saves it in every configured format.
+figure; the `figure` step styles, draws and saves it (reprise.plots).
 FIGURES names them as the workflow does (results/<scale>/memorization/figures/<name>.*).
 """
 
@@ -38,13 +38,6 @@ def _label_runs(histories: pd.DataFrame) -> pd.DataFrame:
     return histories.assign(
         method=histories["method"].map(METHOD_NAMES), labels=histories["labels"] + " labels"
     )
-
-
-def render(draw, table: pd.DataFrame, stem, plot_options: dict | None) -> None:
-    from reprise.plots import save_figure, use_style
-
-    opts = use_style(plot_options)
-    save_figure(draw(table), stem, opts)
 
 
 def _grid(rows: int, cols: int, w: float = 3.0, h: float = 2.6):

@@ -7,36 +7,20 @@ A run's config is its experiment's section (`random_labels` or `te`) with the da
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from reprise.attacks import PGD
-from reprise.config import deep_merge
-from reprise.data.prepared import ImageData, load_split
-from reprise.errors import ConfigError
+from reprise.data.prepared import ImageData
 from reprise.models import build_model
 from reprise.papers.memorization.te import TemporalEnsemble, TESchedule
-from reprise.training import PGDAT, TRADES, TrainConfig, random_labels
+from reprise.training import TrainConfig, random_labels
+from reprise.training.recipe import build_method, parse_run
+from reprise.yamlconf import deep_merge
 
 log = logging.getLogger("reprise")
-
-
-def only(section: dict, key: str) -> str:
-    """The single value of a list the rule narrowed to this job."""
-    values = section[key]
-    if len(values) != 1:
-        raise ConfigError(f"this step runs one {key[:-1]} at a time; got {key} = {values}")
-    return values[0]
 
 
 def for_dataset(section: dict, dataset: str) -> dict:
     """The section with the dataset's overrides merged in (e.g. no augmentation on SVHN)."""
     return deep_merge(section, section.get("dataset_overrides", {}).get(dataset, {}))
-
-
-def load(path: Path, data_opts: dict | None, size: int | None = None) -> ImageData:
-    """A prepared split (resized/recoloured as `data:` says), its first `size` samples."""
-    opts = data_opts or {}
-    return load_split(path, size=opts.get("size"), channels=opts.get("channels")).subset(size)
 
 
 def training_labels(train: ImageData, kind: str, rate: float, seed: int) -> ImageData:
@@ -59,14 +43,14 @@ def model_for(cfg: dict, data: ImageData):
 
 
 def method_for(name: str, section: dict, num_samples: int, num_classes: int, epochs: int):
-    """PGD-AT or TRADES by name; a `_te` suffix adds temporal ensembling (section `ensemble`)."""
-    attack = PGD.from_config(section["attack"])
-    base = name.removesuffix("_te")
+    """PGD-AT or TRADES by name (the core recipe); a `_te` suffix adds temporal ensembling
+    (section `ensemble`)."""
+    method, addons = parse_run(name, ("te",))
     hooks = []
-    if name.endswith("_te"):
+    if "te" in addons:
         te = section["ensemble"]
         schedule = TESchedule(epochs, te["start"], te["end"], te["weight"])
-        trades = base == "trades"
+        trades = method == "trades"
         hooks.append(
             TemporalEnsemble(
                 num_samples,
@@ -77,11 +61,7 @@ def method_for(name: str, section: dict, num_samples: int, num_classes: int, epo
                 attack_scale=1.0 / section["beta"] if trades else 1.0,
             )
         )
-    if base == "pgd_at":
-        return PGDAT(attack, hooks=hooks)
-    if base == "trades":
-        return TRADES(attack, beta=section["beta"], hooks=hooks)
-    raise ConfigError(f"unknown method {name!r}; expected pgd_at or trades (optionally _te)")
+    return build_method(method, section["attack"], trades={"beta": section["beta"]}, hooks=hooks)
 
 
 def train_config(section: dict) -> TrainConfig:

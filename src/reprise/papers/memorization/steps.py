@@ -1,8 +1,8 @@
 """Steps of the memorization paper.
 
-train-labels (one method × label kind × dataset) -> complexity (per dataset)
-train-te (one run × dataset) -> attack-te (per dataset: best and final checkpoints)
--> evaluate (metrics.json and the summary tables) -> one figure step per figure.
+train_labels (one method × label kind × dataset) -> complexity (per dataset)
+train_te (one run × dataset) -> attack_te (per dataset: best and final checkpoints)
+-> evaluate (metrics.json and the summary tables) -> figure (one job per figure).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import logging
 
 import pandas as pd
 
+from reprise.errors import ConfigError
 from reprise.io import read_table, write_json, write_table
 from reprise.papers.memorization import evaluate as summary
-from reprise.papers.memorization import figures
-from reprise.steps import Steps
+from reprise.steps import Steps, one
 
 STEPS = Steps()
 log = logging.getLogger("reprise")
@@ -23,89 +23,107 @@ log = logging.getLogger("reprise")
 def _fit(section, method_name, train, test, outputs, rt, run: dict, accel):
     """Train one run through the core loop, resumable from the CLI's resume directory;
     writes the per-epoch table (with the run's identity columns) and returns the model and
-    the checkpoint directory."""
+    the monitored best epoch (or None)."""
     from reprise.attacks import PGD
     from reprise.papers.memorization.runs import method_for, model_for, train_config
-    from reprise.resume import resume_dir
     from reprise.training import fit
 
     cfg = train_config(section)
     model = model_for(section["model"], train)
     method = method_for(method_name, section, len(train), train.num_classes, cfg.epochs)
-    ckpt_dir = rt.resume.directory or resume_dir(outputs["model"])
-    history = fit(
+    fitted = fit(
         model,
         method,
         train,
         cfg,
-        ckpt_dir=ckpt_dir,
+        resume=rt.resume,
         test=test,
         attack=PGD.from_config(section["monitor_attack"]),
         accel=accel,
         seed=rt.seed,
         run_config=run,
     )
-    write_table(outputs["history"], history.assign(**run))
-    return model.cpu(), ckpt_dir
+    write_table(outputs["history"], fitted.history.assign(**run))
+    return model.cpu(), fitted.best
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "history"), torch=True)
+@STEPS.register(
+    inputs=("train", "test"),
+    outputs=("model", "history"),
+    sections=("random_labels", "data", "accel"),
+    torch=True,
+    gpu=True,
+)
 def train_labels(params, inputs, outputs, rt):
     """PGD-AT or TRADES on true or random labels (noise rate, fixed by seed, saved with the
     model); the table logs clean/robust train (as trained) and test accuracy and the squared
     gradient norm per epoch."""
     from reprise.models import save_model
-    from reprise.papers.memorization.runs import for_dataset, load, only, training_labels
+    from reprise.papers.memorization.runs import for_dataset, training_labels
+    from reprise.training.recipe import load_data
 
     section = params["random_labels"]
-    dataset, method, kind = (only(section, k) for k in ("datasets", "methods", "labels"))
+    dataset, method, kind = (one(section, k) for k in ("datasets", "methods", "labels"))
     section = for_dataset(section, dataset)
     train = training_labels(
-        load(inputs["train"], params.get("data"), section.get("train_size")),
+        load_data(inputs["train"], params.get("data"), section.get("train_size")),
         kind,
         section["noise_rate"],
         section["noise_seed"],
     )
-    test = load(inputs["test"], params.get("data"))
+    test = load_data(inputs["test"], params.get("data"))
     run = {"dataset": dataset, "method": method, "labels": kind}
     accel = rt.accel(**params.get("accel", {}))
     model, _ = _fit(section, method, train, test, outputs, rt, run, accel)
     save_model(outputs["model"], model, **run, train_labels=train.y.clone())
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "best", "history"), torch=True)
+@STEPS.register(
+    inputs=("train", "test"),
+    outputs=("model", "best", "history"),
+    sections=("te", "data", "accel"),
+    torch=True,
+    gpu=True,
+)
 def train_te(params, inputs, outputs, rt):
     """PGD-AT, PGD-AT+TE, TRADES or TRADES+TE; keeps the final model and the checkpoint of
     the best PGD test accuracy (the per-epoch monitor)."""
-    from reprise.io import load_checkpoint, save_checkpoint
     from reprise.models import save_model
-    from reprise.papers.memorization.runs import for_dataset, load, only
-    from reprise.training import BEST
+    from reprise.papers.memorization.runs import for_dataset
+    from reprise.training.recipe import load_data
 
     section = params["te"]
-    dataset, name = only(section, "datasets"), only(section, "runs")
+    dataset, name = one(section, "datasets"), one(section, "runs")
     section = for_dataset(section, dataset)
-    train = load(inputs["train"], params.get("data"), section.get("train_size"))
-    test = load(inputs["test"], params.get("data"))
+    train = load_data(inputs["train"], params.get("data"), section.get("train_size"))
+    test = load_data(inputs["test"], params.get("data"))
     run = {"dataset": dataset, "run": name}
     accel = rt.accel(**params.get("accel", {}))
-    model, ckpt_dir = _fit(section, name, train, test, outputs, rt, run, accel)
+    model, best = _fit(section, name, train, test, outputs, rt, run, accel)
+    if best is None:
+        raise ConfigError("te.train.monitor.best_by must name the column that picks the best epoch")
     epochs = section["train"]["epochs"]
     save_model(outputs["model"], model, **run, checkpoint="final", epoch=epochs)
-    best = load_checkpoint(ckpt_dir / BEST)
-    save_checkpoint(outputs["best"], {**best, **run, "checkpoint": "best"})
+    model.load_state_dict(best.pop("state_dict"))
+    save_model(outputs["best"], model, **best, **run, checkpoint="best")
 
 
-@STEPS.register(inputs=("models*", "test"), outputs=("table",), torch=True)
+@STEPS.register(
+    inputs=("models*", "test"),
+    outputs=("table",),
+    sections=("te", "data", "accel"),
+    torch=True,
+    gpu=True,
+)
 def attack_te(params, inputs, outputs, rt):
     """Natural, PGD-20 and CW-20 test accuracy of each best and final TE checkpoint."""
     from reprise.attacks import PGD
     from reprise.metrics import accuracy
     from reprise.models import load_model
-    from reprise.papers.memorization.runs import load
+    from reprise.training.recipe import load_data
 
     evaluation = dict(params["te"]["evaluation"])
-    test = load(inputs["test"], params.get("data"), evaluation.pop("test_size", None))
+    test = load_data(inputs["test"], params.get("data"), evaluation.pop("test_size", None))
     accel = rt.accel(**params.get("accel", {}))
     attacks = {k: PGD.from_config(v) for k, v in evaluation.items()}
     rows = []
@@ -121,7 +139,13 @@ def attack_te(params, inputs, outputs, rt):
     write_table(outputs["table"], pd.DataFrame(rows))
 
 
-@STEPS.register(inputs=("models*", "train"), outputs=("table",), torch=True)
+@STEPS.register(
+    inputs=("models*", "train"),
+    outputs=("table",),
+    sections=("random_labels", "complexity", "data", "accel"),
+    torch=True,
+    gpu=True,
+)
 def complexity_(params, inputs, outputs, rt):
     """The complexity measures of each random-label-experiment model, on its training
     samples with the labels it was trained on."""
@@ -129,7 +153,7 @@ def complexity_(params, inputs, outputs, rt):
     from reprise.data.prepared import ImageData
     from reprise.models import load_model
     from reprise.papers.memorization import complexity
-    from reprise.papers.memorization.runs import load
+    from reprise.training.recipe import load_data
 
     section = params["complexity"]
     accel = rt.accel(**params.get("accel", {}))
@@ -139,7 +163,7 @@ def complexity_(params, inputs, outputs, rt):
         model, ckpt = load_model(path)
         model = accel.model(model)
         labels = ckpt["train_labels"]
-        train = load(inputs["train"], params.get("data"), len(labels))
+        train = load_data(inputs["train"], params.get("data"), len(labels))
         data = ImageData(train.x, labels, train.classes).subset(section["samples"])
         row = {k: ckpt[k] for k in ("dataset", "method", "labels")}
         row |= complexity.measures(model, data, attack, section, rt.seed, accel)
@@ -168,17 +192,13 @@ def evaluate(params, inputs, outputs, rt):
     write_json(outputs["metrics"], summary.metrics(labels, finals, separation, best_final))
 
 
-def _figure_step(name: str, draw) -> None:
-    """Register `figure-<name>`: the concatenated input tables -> one figure (every format)."""
+@STEPS.register(inputs=("tables*",), outputs=("figure*",), sections=("plot",))
+def figure(params, inputs, outputs, rt):
+    """One figure (named by its output file) from its tables, concatenated."""
+    from reprise.papers.memorization.figures import FIGURES
+    from reprise.plots import save_figure, use_style
 
-    def step(params, inputs, outputs, rt):
-        table = pd.concat([read_table(p) for p in inputs["tables"]], ignore_index=True)
-        figures.render(draw, table, outputs["figure"][0].with_suffix(""), params.get("plot"))
-
-    step.__name__ = "figure_" + name
-    step.__doc__ = draw.__doc__
-    STEPS.register(inputs=("tables*",), outputs=("figure*",))(step)
-
-
-for _name, _draw in figures.FIGURES.items():
-    _figure_step(_name, _draw)
+    draw = FIGURES[outputs["figure"][0].stem]
+    opts = use_style(params["plot"])
+    table = pd.concat([read_table(p) for p in inputs["tables"]], ignore_index=True)
+    save_figure(draw(table), outputs["figure"], opts)

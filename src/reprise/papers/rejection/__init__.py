@@ -6,14 +6,14 @@ corrupted; Con, R-Con, T-Con and baseline scores (energy, KD, LID, GDA) are judg
 well they tell correctly from wrongly classified inputs. Metrics are of the first backbone.
 """
 
-FRAMEWORKS = ("pgd_at", "trades", "ccat")
+AT_METHODS = ("pgd_at", "trades", "ccat")
 SCORES = ("con", "rcon", "tcon", "energy", "kd", "lid", "gda")
 COUPLED_THRESHOLD = 0.5  # the coupled rule accepts when both Con and R-Con exceed it
 
 
 def _metrics() -> dict[str, str]:
     m = {}
-    for f in FRAMEWORKS:
+    for f in AT_METHODS:
         rr = f"{f}_rr"
         m |= {
             f"{f}_clean_acc": f"{f}: clean test accuracy",

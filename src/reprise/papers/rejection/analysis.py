@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from reprise.metrics import roc_auc, threshold_at_tpr
-from reprise.papers.rejection import COUPLED_THRESHOLD, FRAMEWORKS, METRICS, SCORES
+from reprise.papers.rejection import AT_METHODS, COUPLED_THRESHOLD, METRICS, SCORES
 
 MIN_GROUP = 10  # an AUC over fewer correct (or wrong) inputs is not reported
 BASELINES = ("energy", "kd", "lid", "gda")
-KEYS = ["backbone", "run", "framework", "rr", "split", "input", "source", "adapted_to"]
+KEYS = ["backbone", "run", "method", "rr", "split", "input", "source", "adapted_to"]
 
 
 def groups(scores: pd.DataFrame):
@@ -230,7 +230,7 @@ def metrics(
         return float(rows["acc_accepted"].iloc[0]) if len(rows) else np.nan
 
     m = {}
-    for f in FRAMEWORKS:
+    for f in AT_METHODS:
         rr = f"{f}_rr"
         m[f"{f}_clean_acc"] = acc(f, "clean")
         m[f"{rr}_clean_acc"] = acc(rr, "clean")

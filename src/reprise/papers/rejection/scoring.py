@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from reprise.attacks import CW, PGD, attack_dataset, forward, multitarget
 from reprise.data.prepared import ImageData
 from reprise.errors import ConfigError
-from reprise.models.base import evaluating
 from reprise.metrics.detectors import FeatureBaselines, energy
+from reprise.models.base import evaluating
 from reprise.papers.rejection.rr import confidences, has_rr_head, rectified
 
 log = logging.getLogger("reprise")

@@ -14,8 +14,7 @@ import pandas as pd
 from reprise.errors import ConfigError
 from reprise.io import read_table, write_json, write_table
 from reprise.papers.rejection import analysis
-from reprise.papers.rejection.runs import parse_run
-from reprise.steps import Steps
+from reprise.steps import Steps, one
 
 # The torch steps (train, corrupt, score) import the core and torch inside, so that
 # evaluate and figures start without torch (~2.5 s a process).
@@ -24,79 +23,76 @@ STEPS = Steps()
 log = logging.getLogger("reprise")
 
 
-def _load(path, params):
-    """A prepared split (an ImageData) as the config's `data:` section says."""
-    from reprise.data.prepared import load_split
-
-    d = params["data"]
-    return load_split(path, size=d.get("size"), channels=d.get("channels"))
-
-
-def _one_run(params) -> tuple[str, dict, str]:
-    """(backbone name, its model section, run name) of a narrowed config."""
-    if len(params["backbones"]) != 1 or len(params["runs"]) != 1:
-        raise ConfigError("this step takes one backbone and one run (the rule narrows them)")
-    (backbone, model_cfg), run = next(iter(params["backbones"].items())), params["runs"][0]
-    return backbone, model_cfg, run
-
-
-def make_method(framework: str, rr: bool, params):
-    from reprise.attacks import PGD
+def make_method(method: str, rr: bool, params):
+    """The run's core method (the recipe), with the RR head's loss as a hook when `rr`."""
     from reprise.papers.rejection.rr import RectifiedRejection
-    from reprise.training import CCAT, PGDAT, TRADES
+    from reprise.training.recipe import build_method
 
     hooks = []
     if rr:
         cfg = params["rr"]
         hooks.append(RectifiedRejection(cfg["lambda"], cfg["stop_gradient"]))
-    attack = PGD.from_config(params["attack"])
-    if framework == "pgd_at":
-        return PGDAT(attack, hooks=hooks)
-    if framework == "trades":
-        return TRADES(attack, beta=params["frameworks"]["trades"]["beta"], hooks=hooks)
-    cfg = params["frameworks"]["ccat"]
-    return CCAT(PGD.from_config(cfg["attack"]), cfg["rho"], cfg["ratio"], hooks=hooks)
+    settings = params["methods"]
+    return build_method(
+        method, params["attack"], trades=settings["trades"], ccat=settings["ccat"], hooks=hooks
+    )
 
 
-@STEPS.register(inputs=("train", "test"), outputs=("model", "history"), torch=True)
+def parse_run(run: str) -> tuple[str, bool]:
+    """'trades_rr' -> ('trades', True): an AT method, optionally with the RR head."""
+    from reprise.training.recipe import parse_run as split
+
+    method, addons = split(run, ("rr",))
+    return method, "rr" in addons
+
+
+@STEPS.register(
+    inputs=("train", "test"),
+    outputs=("model", "history"),
+    sections=("backbones", "runs", "data", "train", "attack", "methods", "rr", "accel"),
+    torch=True,
+    gpu=True,
+)
 def train(params, inputs, outputs, rt):
-    """Adversarial training of one backbone by one framework, ± the RR head; keeps the
+    """Adversarial training of one backbone by one method, ± the RR head; keeps the
     checkpoint of best robust test accuracy when train.monitor.best_by says so (the paper)."""
     from reprise.attacks import PGD
-    from reprise.models import build_model, load_model, save_model
-    from reprise.training import BEST, TrainConfig, fit
+    from reprise.models import build_model, save_model
+    from reprise.training import TrainConfig, fit
+    from reprise.training.recipe import load_data
 
-    backbone, model_cfg, run = _one_run(params)
-    framework, rr = parse_run(run)
-    train_data, test = _load(inputs["train"], params), _load(inputs["test"], params)
+    (backbone, model_cfg), run = one(params, "backbones"), one(params, "runs")
+    method, rr = parse_run(run)
+    train_data = load_data(inputs["train"], params["data"])
+    test = load_data(inputs["test"], params["data"])
     aux = dict(params["rr"]["head"]) if rr else None
     model = build_model(**model_cfg, num_classes=train_data.num_classes, aux_head=aux)
     cfg = TrainConfig.from_config(params["train"])
-    if rt.resume.directory is None:
-        raise ConfigError("rejection train needs a resume directory (run it through the CLI)")
-    fit(
+    fitted = fit(
         model,
-        make_method(framework, rr, params),
+        make_method(method, rr, params),
         train_data,
         cfg,
-        ckpt_dir=rt.resume.directory,
+        resume=rt.resume,
         history_path=outputs["history"],
         test=test,
         attack=PGD.from_config(params["attack"]),
         accel=rt.accel(**params.get("accel", {})),
         seed=rt.seed,
     )
-    best = rt.resume.directory / BEST
-    if cfg.monitor.best_by is not None and best.is_file():
-        model, meta = load_model(best)
-        best_at = f"{meta['metric']} = {meta['value']:.4f} at epoch {meta['epoch']}"
+    best = fitted.best
+    if best is not None:
+        model.load_state_dict(best["state_dict"])
+        best_at = f"{best['metric']} = {best['value']:.4f} at epoch {best['epoch']}"
         log.info("%s/%s: keeping the best checkpoint, %s", backbone, run, best_at)
-        save_model(outputs["model"], model, epoch=meta["epoch"], run=run, backbone=backbone)
+        save_model(outputs["model"], model, epoch=best["epoch"], run=run, backbone=backbone)
     else:
         save_model(outputs["model"], model, epoch=cfg.epochs, run=run, backbone=backbone)
 
 
-@STEPS.register(inputs=("test",), outputs=("corrupted*",), torch=True)
+@STEPS.register(
+    inputs=("test",), outputs=("corrupted*",), sections=("data", "corruptions"), torch=True
+)
 def corrupt(params, inputs, outputs, rt):
     """The procedural corruptions of the test split, one prepared split file each, named
     <corruption>-<severity>.pt (the smoke stand-in for CIFAR-10-C)."""
@@ -105,11 +101,12 @@ def corrupt(params, inputs, outputs, rt):
     from reprise.data.prepared import save_split
     from reprise.papers.rejection.corruptions import corrupt as apply_corruption
     from reprise.papers.rejection.corruptions import split_name
+    from reprise.training.recipe import load_data
 
     cfg = params["corruptions"]
     if cfg["source"] != "procedural":
         raise ConfigError(f"corruptions.source = {cfg['source']!r}: only 'procedural' is made here")
-    test = _load(inputs["test"], params)
+    test = load_data(inputs["test"], params["data"])
     wanted = {split_name(c, s): (c, s) for c in cfg["names"] for s in cfg["severities"]}
     for path in outputs["corrupted"]:
         if path.stem not in wanted:
@@ -118,7 +115,13 @@ def corrupt(params, inputs, outputs, rt):
         save_split(path, (x * 255).round().to(torch.uint8), test.y, test.classes)
 
 
-@STEPS.register(inputs=("model", "train", "test", "corrupted*"), outputs=("scores",), torch=True)
+@STEPS.register(
+    inputs=("model", "train", "test", "corrupted*"),
+    outputs=("scores",),
+    sections=("backbones", "runs", "data", "evaluation", "corruptions", "accel"),
+    torch=True,
+    gpu=True,
+)
 def score(params, inputs, outputs, rt):
     """Every score (Con, R-Con, T-Con, energy, KD, LID, GDA) of every input of one model:
     calibration (training) inputs, clean and attacked test inputs, corrupted test inputs."""
@@ -126,28 +129,32 @@ def score(params, inputs, outputs, rt):
 
     from reprise.models import load_model
     from reprise.papers.rejection.scoring import score_model
+    from reprise.training.recipe import load_data
 
-    backbone, _, run = _one_run(params)
-    framework, rr = parse_run(run)
+    (backbone, _), run = one(params, "backbones"), one(params, "runs")
+    method, rr = parse_run(run)
     model, _ = load_model(inputs["model"])
     cfg = params["evaluation"]
     accel = rt.accel(**params.get("accel", {}))
     model = accel.model(model)
-    test = _load(inputs["test"], params).subset(cfg["test_size"])
-    corrupted = {p.stem: _load(p, params).subset(cfg["test_size"]) for p in inputs["corrupted"]}
+    test = load_data(inputs["test"], params["data"], cfg["test_size"])
+    corrupted = {
+        p.stem: load_data(p, params["data"], cfg["test_size"]) for p in inputs["corrupted"]
+    }
     for name, data in corrupted.items():
         if not torch.equal(data.y, test.y):
             raise ConfigError(f"corrupted split {name} does not hold the test labels in order")
-    train_data = _load(inputs["train"], params)
+    train_data = load_data(inputs["train"], params["data"])
     source = params["corruptions"]["source"]
     table = score_model(model, train_data, test, corrupted, cfg, accel, source)
-    table = table.assign(backbone=backbone, run=run, framework=framework, rr=rr)
+    table = table.assign(backbone=backbone, run=run, method=method, rr=rr)
     write_table(outputs["scores"], table)
 
 
 @STEPS.register(
     inputs=("scores*",),
     outputs=("metrics", "detection", "acceptance", "rules", "auc", "gains", "corruptions"),
+    sections=("backbones", "evaluation"),
 )
 def evaluate(params, inputs, outputs, rt):
     """The detection (AUC), acceptance, rules, AUC-gain and corruption tables, and
@@ -176,6 +183,7 @@ FIGURES = ("histograms", "roc", "auc_table", "accuracy_rejection", "corruptions"
 @STEPS.register(
     inputs=("scores*", "auc", "corruptions", "histories*"),
     outputs=tuple(f"{name}*" for name in FIGURES),
+    sections=("plot",),
 )
 def figures(params, inputs, outputs, rt):
     """Histograms of Con/R-Con, ROC curves, the AUC table, accuracy vs rejection rate, the
@@ -183,7 +191,7 @@ def figures(params, inputs, outputs, rt):
     from reprise.papers.rejection import figures as fig
     from reprise.plots import save_figure, use_style
 
-    opts = use_style(params.get("plot"))
+    opts = use_style(params["plot"])
     scores = pd.concat([read_table(p) for p in inputs["scores"]], ignore_index=True)
     histories = {f"{p.parent.name} {p.stem}": read_table(p) for p in inputs["histories"]}
     made = {
@@ -195,4 +203,4 @@ def figures(params, inputs, outputs, rt):
         "training": fig.training_curves(histories),
     }
     for name, figure in made.items():
-        save_figure(figure, outputs[name][0].with_suffix(""), opts)
+        save_figure(figure, outputs[name], opts)
