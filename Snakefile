@@ -14,6 +14,7 @@ include: "rules/common.smk"
 include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"
 include: "rules/rejection.smk"
+include: "rules/poisoning.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 

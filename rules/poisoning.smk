@@ -23,6 +23,11 @@ def poisoning_tables(kind):
 
 
 for _kind, _variants in POISONING_VARIANTS.items():
+    if "default" not in _variants:
+        raise ValueError(
+            f"config/papers/poisoning.yaml: {_kind}_variants needs a variant named default "
+            f"(the one metrics.json reports); it has {_variants}"
+        )
     for _v in _variants:
         if poisoning_norm(_kind, _v) not in POISONING["norms"]:
             raise ValueError(

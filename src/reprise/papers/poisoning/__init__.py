@@ -7,3 +7,7 @@ update does great harm, then sends the trigger. Compared with the trigger alone,
 phase followed by the trigger, and a clean stream; feature-space detectors (KD, LID, GDA)
 try to tell the accumulative-phase batches from clean ones.
 """
+
+from reprise.papers.poisoning.metrics import METRICS
+
+__all__ = ["METRICS"]

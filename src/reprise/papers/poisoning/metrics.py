@@ -1,11 +1,12 @@
 """The metrics the evaluate step writes to metrics.json (claims may name only these).
 
-Each reads `results`: {"online": summarize(default online table), "federated": the same,
-"detection": {detector: AUC}} (reprise.papers.poisoning.summary)."""
+Each group reads `results`: {"online": summarize(the default online table), "federated": the
+same, "detection": {detector: AUC}} (reprise.papers.poisoning.summary); a setting that was
+not run gives None."""
 
 from __future__ import annotations
 
-from reprise.claims import MetricTable
+from reprise.metric_table import MetricTable
 
 METRICS = MetricTable()
 
@@ -21,26 +22,26 @@ SUMMARY = {
     "clean_trigger_drop": "the trigger's one-step drop after a clean phase of the same length",
     "margin": "drop after the accumulative phase minus the trigger-alone drop",
 }
+DETECTORS = ("kd", "lid", "gda", "gmm")
 
 
-def _register(setting: str, key: str, text: str) -> None:
-    def metric(results):
-        return results[setting][key]
+def _setting(setting: str) -> None:
+    @METRICS.group({f"{setting}_{k}": f"{setting}: {text}" for k, text in SUMMARY.items()})
+    def summary(results):
+        values = results.get(setting) or {}
+        return {f"{setting}_{k}": values.get(k) for k in SUMMARY}
 
-    METRICS.metric(f"{setting}_{key}", f"{setting}: {text}")(metric)
+
+for _s in ("online", "federated"):
+    _setting(_s)
 
 
-for _setting in ("online", "federated"):
-    for _key, _text in SUMMARY.items():
-        _register(_setting, _key, _text)
-
-for _detector in ("kd", "lid", "gda", "gmm"):
-
-    def _auc(results, name=_detector):
-        return results["detection"][name]
-
-    METRICS.metric(
-        f"detection_auc_{_detector}",
-        f"ROC-AUC of {_detector.upper()} telling clean from accumulative-phase images "
-        "(0.5: indistinguishable)",
-    )(_auc)
+@METRICS.group(
+    {
+        f"detection_auc_{d}": f"ROC-AUC of {d.upper()} telling clean from accumulative-phase "
+        "images (0.5: indistinguishable)"
+        for d in DETECTORS
+    }
+)
+def detection(results):
+    return {f"detection_auc_{d}": results["detection"].get(d) for d in DETECTORS}

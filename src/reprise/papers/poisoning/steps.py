@@ -40,7 +40,7 @@ def burn_in(params, inputs, outputs, rt):
     train, test = load_split(inputs["train"]), load_split(inputs["test"])
     model = burn_in_model(section["model"], norm, train)
     cfg = TrainConfig.from_config(section["train"])
-    history = fit(
+    fitted = fit(
         model,
         Standard(),
         train,
@@ -51,7 +51,7 @@ def burn_in(params, inputs, outputs, rt):
         seed=rt.seed,
         run_config={"norm": norm},
     )
-    write_table(outputs["history"], history.assign(norm=norm))
+    write_table(outputs["history"], fitted.history.assign(norm=norm))
     save_model(outputs["model"], model.cpu(), norm=norm)
 
 
@@ -132,7 +132,7 @@ def evaluate(params, inputs, outputs, rt):
 
 @STEPS.register(
     inputs=("online", "federated", "ablation", "scores", "aucs"),
-    outputs=("online", "federated", "ablation", "detection"),
+    outputs=("online*", "federated*", "ablation*", "detection*"),
     sections=("plot",),
 )
 def figures(params, inputs, outputs, rt):
