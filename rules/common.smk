@@ -91,7 +91,7 @@ def io_args(wildcards, input, output):
 
 
 def reprise_step(paper, step):
-    """The shell command of the rule <paper>_<step>: `reprise <paper> <step>` with its params
+    """The shell command of <paper>_<step> rules, `reprise <paper> <step>` with its params
     and files."""
     return (
         f"reprise {paper} {step} --params {{params.cfg:q}} {{params.io}} "

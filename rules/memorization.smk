@@ -4,7 +4,39 @@
 # -> evaluate (metrics.json, summary tables) -> one figure job per figure.
 
 
-include: "memorization_common.smk"
+MEM = CFG.scale_section("memorization")
+MEM_LABELS = MEM["random_labels"]
+MEM_TE = MEM["te"]
+# The random-label runs of one dataset: models (folder "models", ext "pt") or per-epoch tables
+# ("tables", "parquet"); one file per TE run: models "{run}.pt" / "{run}-best.pt", or tables.
+MEM_LABEL_FILES = lambda dataset, folder, ext: [
+    result("memorization", folder, "labels", dataset, f"{m}-{k}.{ext}")
+    for m in MEM_LABELS["methods"]
+    for k in MEM_LABELS["labels"]
+]
+MEM_TE_FILES = lambda dataset, folder, suffix: [
+    result("memorization", folder, "te", dataset, f"{r}{suffix}") for r in MEM_TE["runs"]
+]
+MEM_LABEL_HISTORIES = [
+    f for d in MEM_LABELS["datasets"] for f in MEM_LABEL_FILES(d, "tables", "parquet")
+]
+MEM_TE_HISTORIES = [f for d in MEM_TE["datasets"] for f in MEM_TE_FILES(d, "tables", ".parquet")]
+MEM_SUMMARY = {
+    name: result("memorization", "tables", f"{name}.parquet")
+    for name in ("random_labels", "complexity", "best_final")
+}
+# figure -> the tables it reads
+MEM_FIGURES = {
+    "accuracy_curves": MEM_LABEL_HISTORIES,
+    "grad_norm": MEM_LABEL_HISTORIES,
+    "complexity": [MEM_SUMMARY["complexity"]],
+    "te_curves": MEM_TE_HISTORIES,
+    "best_final": [MEM_SUMMARY["best_final"]],
+}
+
+PAPER_DATA["memorization"] = sorted(
+    {prepared(d, s) for d in MEM_LABELS["datasets"] + MEM_TE["datasets"] for s in ("train", "test")}
+)
 
 
 wildcard_constraints:
@@ -20,8 +52,8 @@ rule memorization_train_labels:
         train=prepared("{dataset}", "train"),
         test=prepared("{dataset}", "test"),
     output:
-        model=mem_path("models", "labels", "{dataset}", "{method}-{labels}.pt"),
-        history=mem_path("tables", "labels", "{dataset}", "{method}-{labels}.parquet"),
+        model=result("memorization", "models", "labels", "{dataset}", "{method}-{labels}.pt"),
+        history=result("memorization", "tables", "labels", "{dataset}", "{method}-{labels}.parquet"),
     params:
         cfg=step_params(
             "memorization",
@@ -46,10 +78,10 @@ rule memorization_train_labels:
 
 rule memorization_complexity:
     input:
-        models=lambda wc: mem_label_files(wc.dataset, "models", "pt"),
+        models=lambda wc: MEM_LABEL_FILES(wc.dataset, "models", "pt"),
         train=prepared("{dataset}", "train"),
     output:
-        table=mem_path("tables", "complexity", "{dataset}.parquet"),
+        table=result("memorization", "tables", "complexity", "{dataset}.parquet"),
     params:
         cfg=step_params(
             "memorization", "complexity", only={"random_labels.datasets": "dataset"}
@@ -71,9 +103,9 @@ rule memorization_train_te:
         train=prepared("{dataset}", "train"),
         test=prepared("{dataset}", "test"),
     output:
-        model=mem_path("models", "te", "{dataset}", "{run}.pt"),
-        best=mem_path("models", "te", "{dataset}", "{run}-best.pt"),
-        history=mem_path("tables", "te", "{dataset}", "{run}.parquet"),
+        model=result("memorization", "models", "te", "{dataset}", "{run}.pt"),
+        best=result("memorization", "models", "te", "{dataset}", "{run}-best.pt"),
+        history=result("memorization", "tables", "te", "{dataset}", "{run}.parquet"),
     params:
         cfg=step_params(
             "memorization", "train_te", only={"te.datasets": "dataset", "te.runs": "run"}
@@ -92,10 +124,13 @@ rule memorization_train_te:
 
 rule memorization_attack_te:
     input:
-        models=mem_te_models,
+        # every TE run's best and final checkpoint of the dataset
+        models=lambda wc: [
+            f for suffix in ("-best.pt", ".pt") for f in MEM_TE_FILES(wc.dataset, "models", suffix)
+        ],
         test=prepared("{dataset}", "test"),
     output:
-        table=mem_path("tables", "te_eval", "{dataset}.parquet"),
+        table=result("memorization", "tables", "te_eval", "{dataset}.parquet"),
     params:
         cfg=step_params("memorization", "attack_te", only={"te.datasets": "dataset"}),
         io=io_args,
@@ -113,9 +148,9 @@ rule memorization_attack_te:
 rule memorization_evaluate:
     input:
         label_histories=MEM_LABEL_HISTORIES,
-        complexity=[mem_path("tables", "complexity", f"{d}.parquet") for d in MEM_LABELS["datasets"]],
+        complexity=[result("memorization", "tables", "complexity", f"{d}.parquet") for d in MEM_LABELS["datasets"]],
         te_histories=MEM_TE_HISTORIES,
-        te_tables=[mem_path("tables", "te_eval", f"{d}.parquet") for d in MEM_TE["datasets"]],
+        te_tables=[result("memorization", "tables", "te_eval", f"{d}.parquet") for d in MEM_TE["datasets"]],
     output:
         metrics=metrics_json("memorization"),
         **MEM_SUMMARY,

@@ -13,6 +13,7 @@ from torch import nn
 from reprise.data.prepared import ImageData
 from reprise.papers.memorization import METRICS, complexity
 from reprise.papers.memorization import evaluate as summary
+from reprise.papers.memorization.metrics import Tables
 from reprise.papers.memorization.runs import training_labels
 from reprise.papers.memorization.te import TemporalEnsemble, TESchedule
 from reprise.training import Batch
@@ -149,7 +150,7 @@ def test_summary_metrics_from_hand_made_tables():
     finals = summary.final_rows(hist)
     sep = summary.separation(measures)
     bf = summary.best_final(evals, te_hist)
-    m = summary.metrics(hist, finals, sep, bf)
+    m = METRICS.compute(Tables(hist, finals, sep, bf))
     assert set(m) == set(METRICS)
     assert m["digits_grad_norm_ratio_random"] == pytest.approx(4.0)  # mean 4 vs mean 1
     assert math.isnan(m["digits_grad_variability_ratio_random"])  # PGD-AT's does not vary

@@ -14,6 +14,7 @@ from reprise.errors import ConfigError
 from reprise.metrics.detectors import FeatureBaselines
 from reprise.papers.rejection import METRICS, analysis
 from reprise.papers.rejection.corruptions import corrupt
+from reprise.papers.rejection.metrics import BASELINES, Tables
 from reprise.papers.rejection.rr import confidences, rectified, rr_loss
 from reprise.papers.rejection.steps import parse_run
 from tests.conftest import build_tiny_paper
@@ -74,7 +75,7 @@ def model_rows(split, name, con, rcon, correct, adapted_to="", source=None, **ex
             "con": np.asarray(con, dtype=float),
             "rcon": np.asarray(rcon, dtype=float),
             "tcon": np.asarray(con, dtype=float),
-            **{b: np.asarray(con, dtype=float) for b in analysis.BASELINES},
+            **{b: np.asarray(con, dtype=float) for b in BASELINES},
             **extra,
         }
     )
@@ -156,17 +157,29 @@ def test_gain_table_pairs_adaptive_inputs_with_the_score_they_attack():
 
 def test_metrics_cover_every_declared_key_and_leave_unconfigured_runs_nan():
     scores = scores_table()
-    tprs = [0.5]
+    tprs = [0.5, 0.95]  # the TPR-95 metrics read 0.95, wherever it stands in the list
     detection = analysis.detection_table(scores)
     acceptance = analysis.acceptance_table(scores, tprs)
     rules = analysis.rules_table(acceptance, scores, tprs[0])
     gains = analysis.gain_table(scores, 20)
-    m = analysis.metrics(detection, acceptance, rules, gains, scores, "cnn", tprs[0])
+    m = METRICS.compute(
+        Tables.of_backbone(
+            "cnn",
+            detection=detection,
+            acceptance=acceptance,
+            rules=rules,
+            gains=gains,
+            scores=scores,
+        )
+    )
     assert set(m) == set(METRICS)
     assert m["pgd_at_rr_auc_rcon_pgd"] == 1.0
     assert m["pgd_at_rr_auc_gain_pgd"] == pytest.approx(1.0 - m["pgd_at_rr_auc_con_pgd"])
     assert m["pgd_at_rr_pgd_acc"] == 0.5
-    assert m["pgd_at_rr_pgd_rejection_gain"] == pytest.approx(0.5)  # accepted: all correct
+    # TPR 95% of the 10 correct calibration pgd inputs (R-Con 0.05 .. 0.5) keeps all: t = 0.05
+    pgd = scores.query("split == 'test' and input == 'pgd'")
+    accepted = pgd.loc[pgd["rcon"] >= 0.05, "correct"].mean()
+    assert m["pgd_at_rr_pgd_rejection_gain"] == pytest.approx(accepted - 0.5)
     assert np.isnan(m["trades_rr_auc_gain_pgd"])  # no TRADES run in the table
     assert np.isnan(m["pgd_at_clean_acc"])
 

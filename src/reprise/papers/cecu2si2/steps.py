@@ -119,17 +119,18 @@ def maps(params, inputs, outputs, rt):
 )
 def evaluate(params, inputs, outputs, rt):
     """Fitted values ± errors against the simulation's ground truth; the claims' metrics."""
-    from reprise.papers.cecu2si2.evaluate import metrics_and_summary
+    from reprise.papers.cecu2si2.evaluate import summary
+    from reprise.papers.cecu2si2.metrics import METRICS, Fits
 
-    metrics, summary = metrics_and_summary(
-        read_json(inputs["truth"]),
-        read_table(inputs["bands"]),
-        read_table(inputs["v0"]),
-        read_table(inputs["flatness"]),
-        files.load_dataset(inputs["fermi"], ("coefficients",)),
+    fits = Fits(
+        truth=read_json(inputs["truth"]),
+        fits=read_table(inputs["bands"]).set_index("band"),
+        v0=read_table(inputs["v0"]),
+        flatness=read_table(inputs["flatness"]).set_index("band"),
+        calibration=files.load_dataset(inputs["fermi"], ("coefficients",)),
     )
-    write_table(outputs["summary"], summary)
-    write_json(outputs["metrics"], metrics)
+    write_table(outputs["summary"], summary(fits))
+    write_json(outputs["metrics"], METRICS.compute(fits))
 
 
 @STEPS.register(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from reprise.papers.memorization import COMPLEXITY, METRICS, TE_ATTACKS
+from reprise.papers.memorization import COMPLEXITY, TE_ATTACKS
 
 LABEL_KEYS = ["dataset", "method", "labels"]
 ACCURACIES = ["train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc"]
@@ -92,41 +92,3 @@ def best_final(te_eval: pd.DataFrame, te_histories: pd.DataFrame) -> pd.DataFram
     out["pgd10"] = [monitor.get((r.dataset, r.run, int(r.epoch)), np.nan) for r in out.itertuples()]
     cols = ["dataset", "run", "checkpoint", "epoch", *TE_ATTACKS]
     return out[cols].sort_values(["dataset", "run", "checkpoint"]).reset_index(drop=True)
-
-
-def metrics(
-    histories: pd.DataFrame, finals: pd.DataFrame, sep: pd.DataFrame, bf: pd.DataFrame
-) -> dict:
-    """Every key of METRICS: the values of the datasets that ran, None for the others."""
-    m: dict[str, float | None] = dict.fromkeys(METRICS)
-    for r in finals.itertuples():
-        for acc in ACCURACIES:
-            m[f"{r.dataset}_{r.method}_{r.labels}_{acc}"] = float(getattr(r, acc))
-    grads = grad_statistics(histories).set_index(LABEL_KEYS)
-    for dataset in finals["dataset"].unique():
-        key = (dataset, "trades", "random"), (dataset, "pgd_at", "random")
-        if key[0] in grads.index and key[1] in grads.index:
-            t, p = grads.loc[key[0]], grads.loc[key[1]]
-            m[f"{dataset}_grad_norm_ratio_random"] = ratio(t["grad_mean"], p["grad_mean"])
-            m[f"{dataset}_grad_variability_ratio_random"] = ratio(
-                t["grad_variability"], p["grad_variability"]
-            )
-    for dataset, g in sep[sep["method"] == "pgd_at"].groupby("dataset"):
-        m[f"{dataset}_complexity_separating_fraction"] = float(g["separates"].mean())
-        for r in g.itertuples():
-            m[f"{dataset}_{r.measure}_random_minus_true"] = r.random_minus_true
-    for r in bf.itertuples():
-        for attack in TE_ATTACKS:
-            m[f"{r.dataset}_{r.run}_{r.checkpoint}_{attack}"] = float(getattr(r, attack))
-    for dataset in bf["dataset"].unique():
-        gap = {}
-        for run in bf.loc[bf["dataset"] == dataset, "run"].unique():
-            best = m[f"{dataset}_{run}_best_pgd20"]
-            final = m[f"{dataset}_{run}_final_pgd20"]
-            gap[run] = m[f"{dataset}_{run}_gap_pgd20"] = best - final
-        for base in ("pgd_at", "trades"):
-            if base in gap and f"{base}_te" in gap:
-                m[f"{dataset}_{base}_te_gap_reduction"] = gap[base] - gap[f"{base}_te"]
-    unknown = set(m) - set(METRICS)
-    assert not unknown, f"metrics not declared in METRICS: {sorted(unknown)}"
-    return m

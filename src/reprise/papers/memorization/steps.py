@@ -189,7 +189,10 @@ def evaluate(params, inputs, outputs, rt):
     write_table(outputs["random_labels"], finals)
     write_table(outputs["complexity"], separation)
     write_table(outputs["best_final"], best_final)
-    write_json(outputs["metrics"], summary.metrics(labels, finals, separation, best_final))
+    from reprise.papers.memorization.metrics import METRICS, Tables
+
+    tables = Tables(labels, finals, separation, best_final)
+    write_json(outputs["metrics"], METRICS.compute(tables))
 
 
 @STEPS.register(inputs=("tables*",), outputs=("figure*",), sections=("plot",))

@@ -26,10 +26,9 @@ import numpy as np
 import pandas as pd
 
 from reprise.metrics import roc_auc, threshold_at_tpr
-from reprise.papers.rejection import AT_METHODS, COUPLED_THRESHOLD, METRICS, SCORES
+from reprise.papers.rejection import COUPLED_THRESHOLD, SCORES
 
 MIN_GROUP = 10  # an AUC over fewer correct (or wrong) inputs is not reported
-BASELINES = ("energy", "kd", "lid", "gda")
 KEYS = ["backbone", "run", "method", "rr", "split", "input", "source", "adapted_to"]
 
 
@@ -190,120 +189,6 @@ def gain_table(scores: pd.DataFrame, resamples: int, seed: int = 0) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
-
-
-def metrics(
-    detection: pd.DataFrame,
-    acceptance: pd.DataFrame,
-    rules: pd.DataFrame,
-    gains: pd.DataFrame,
-    scores: pd.DataFrame,
-    backbone: str,
-    tpr: float,
-) -> dict[str, float]:
-    """METRICS of the primary backbone (NaN where a run or an attack is not configured)."""
-    det = detection[detection["backbone"] == backbone]
-
-    def auc_of(run, name, score, adapted=""):
-        rows = det[
-            (det["run"] == run)
-            & (det["input"] == name)
-            & (det["score"] == score)
-            & (det["adapted_to"] == adapted)
-        ]
-        return float(rows["auc"].iloc[0]) if len(rows) else np.nan
-
-    def acc(run, name):
-        rows = det[(det["run"] == run) & (det["input"] == name) & (det["score"] == "con")]
-        return float(rows["accuracy"].iloc[0]) if len(rows) else np.nan
-
-    def accepted(run, name, score):
-        a = acceptance
-        rows = a[
-            (a["backbone"] == backbone)
-            & (a["run"] == run)
-            & (a["input"] == name)
-            & (a["score"] == score)
-            & (a["tpr"] == tpr)
-            & (a["adapted_to"] == "")
-        ]
-        return float(rows["acc_accepted"].iloc[0]) if len(rows) else np.nan
-
-    m = {}
-    for f in AT_METHODS:
-        rr = f"{f}_rr"
-        m[f"{f}_clean_acc"] = acc(f, "clean")
-        m[f"{rr}_clean_acc"] = acc(rr, "clean")
-        m[f"{rr}_clean_acc_drop"] = m[f"{f}_clean_acc"] - m[f"{rr}_clean_acc"]
-        m[f"{rr}_pgd_acc"] = acc(rr, "pgd")
-        for s in ("con", "rcon"):
-            m[f"{rr}_auc_{s}_pgd"] = auc_of(rr, "pgd", s)
-            m[f"{rr}_auc_{s}_adaptive_pgd"] = auc_of(rr, "adaptive_pgd", s, s)
-        m[f"{rr}_auc_gain_pgd"] = m[f"{rr}_auc_rcon_pgd"] - m[f"{rr}_auc_con_pgd"]
-        m[f"{rr}_auc_gain_adaptive_pgd"] = (
-            m[f"{rr}_auc_rcon_adaptive_pgd"] - m[f"{rr}_auc_con_adaptive_pgd"]
-        )
-        for name in ("pgd", "adaptive_pgd"):
-            rows = gains[
-                (gains["backbone"] == backbone) & (gains["run"] == rr) & (gains["input"] == name)
-            ]
-            m[f"{rr}_auc_gain_{name}_ci_low"] = _first(rows, "ci_low")
-        m[f"{rr}_pgd_acc_tpr95_rcon"] = accepted(rr, "pgd", "rcon")
-        m[f"{rr}_pgd_rejection_gain"] = m[f"{rr}_pgd_acc_tpr95_rcon"] - m[f"{rr}_pgd_acc"]
-    m["pgd_at_pgd_acc"] = acc("pgd_at", "pgd")
-    m["pgd_at_auc_con_pgd"] = auc_of("pgd_at", "pgd", "con")
-    m["pgd_at_auc_tcon_gain_pgd"] = auc_of("pgd_at", "pgd", "tcon") - m["pgd_at_auc_con_pgd"]
-    m["pgd_at_auc_best_baseline_pgd"] = max(
-        (auc_of("pgd_at", "pgd", b) for b in BASELINES), key=lambda v: -np.inf if np.isnan(v) else v
-    )
-    m["pgd_at_rr_auc_gain_over_baselines_pgd"] = (
-        m["pgd_at_rr_auc_rcon_pgd"] - m["pgd_at_auc_best_baseline_pgd"]
-    )
-    for name in ("pgd_cw", "multitarget"):
-        m[f"pgd_at_rr_auc_gain_{name}"] = auc_of("pgd_at_rr", name, "rcon") - auc_of(
-            "pgd_at_rr", name, "con"
-        )
-    m["pgd_at_rr_auc_gain_adaptive_cw"] = auc_of(
-        "pgd_at_rr", "adaptive_cw", "rcon", "rcon"
-    ) - auc_of("pgd_at_rr", "adaptive_cw", "con", "con")
-    m |= _cw_success(scores, backbone)
-    coupled = rules[
-        (rules["backbone"] == backbone)
-        & (rules["run"] == "pgd_at_rr")
-        & (rules["input"] == "pgd")
-        & rules["rule"].str.startswith("coupled")
-    ]
-    m["pgd_at_rr_coupled_accept_pgd"] = _first(coupled, "accept_rate")
-    m["pgd_at_rr_coupled_acc_pgd"] = _first(coupled, "acc_accepted")
-    corr = det[(det["run"] == "pgd_at_rr") & (det["split"] == "corruption")]
-    for s in ("con", "rcon"):
-        values = corr.loc[corr["score"] == s, "auc"]
-        m[f"pgd_at_rr_corruption_auc_{s}"] = float(values.mean()) if len(values) else np.nan
-    m["pgd_at_rr_corruption_auc_gain"] = (
-        m["pgd_at_rr_corruption_auc_rcon"] - m["pgd_at_rr_corruption_auc_con"]
-    )
-    assert set(m) == set(METRICS), set(m) ^ set(METRICS)
-    return m
-
-
-def _cw_success(scores: pd.DataFrame, backbone: str) -> dict[str, float]:
-    """Share of test inputs adaptive CW turns into misclassified AND accepted inputs, with the
-    attack's own threshold (median score of correct clean calibration inputs)."""
-    mine = scores[(scores["backbone"] == backbone) & (scores["run"] == "pgd_at_rr")]
-    cal = mine[(mine["split"] == "calibration") & (mine["input"] == "clean") & mine["correct"]]
-    out = {}
-    for s in ("con", "rcon"):
-        rows = mine[(mine["input"] == "adaptive_cw") & (mine["adapted_to"] == s)]
-        if len(rows) == 0 or len(cal) == 0:
-            out[f"pgd_at_rr_adaptive_cw_success_{s}"] = np.nan
-            continue
-        t = cal[s].median()
-        out[f"pgd_at_rr_adaptive_cw_success_{s}"] = float((~rows["correct"] & (rows[s] > t)).mean())
-    return out
-
-
-def _first(rows: pd.DataFrame, column: str) -> float:
-    return float(rows[column].iloc[0]) if len(rows) else np.nan
 
 
 def _mean(a: np.ndarray) -> float:

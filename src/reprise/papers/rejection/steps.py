@@ -167,7 +167,14 @@ def evaluate(params, inputs, outputs, rt):
     rules = analysis.rules_table(acceptance, scores, tprs[0])
     gains = analysis.gain_table(scores, cfg["bootstrap"], seed=rt.seed)
     primary = next(iter(params["backbones"]))
-    metrics = analysis.metrics(detection, acceptance, rules, gains, scores, primary, tprs[0])
+    from reprise.papers.rejection.metrics import METRICS, TPR95, Tables
+
+    if TPR95 not in tprs:
+        raise ConfigError(f"evaluation.tprs = {tprs} must include {TPR95} (the paper's TPR)")
+    tables = Tables.of_backbone(
+        primary, detection=detection, acceptance=acceptance, rules=rules, gains=gains, scores=scores
+    )
+    metrics = METRICS.compute(tables)
     write_table(outputs["gains"], gains)
     write_table(outputs["detection"], detection)
     write_table(outputs["acceptance"], acceptance)

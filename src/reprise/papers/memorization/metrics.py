@@ -1,0 +1,168 @@
+"""metrics.json of the memorization paper: every metric declared once, beside the function
+that computes it from the evaluate step's tables. A dataset that did not run gives None."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from reprise.metric_table import MetricTable
+from reprise.papers.memorization import (
+    CHECKPOINTS,
+    COMPLEXITY,
+    DATASETS,
+    LABEL_KINDS,
+    LABEL_METHODS,
+    TE_ATTACKS,
+    TE_RUNS,
+)
+
+ACCURACIES = {
+    "train_robust_acc": "final PGD robust accuracy on the training set as trained (its labels)",
+    "train_clean_acc": "final clean train accuracy",
+    "test_clean_acc": "final clean test accuracy",
+    "test_robust_acc": "final PGD test accuracy",
+}
+
+
+@dataclass
+class Tables:
+    """What the evaluate step computes metrics from (pandas DataFrames)."""
+
+    histories: Any  # per-epoch rows of the random-label runs
+    finals: Any  # their last epochs (evaluate.final_rows)
+    separation: Any  # complexity measures, true vs random (evaluate.separation)
+    best_final: Any  # TE runs' best and final checkpoints (evaluate.best_final)
+
+
+METRICS = MetricTable()
+
+
+def final_accuracies(ds: str, t: Tables) -> dict:
+    out = {
+        f"{ds}_{method}_{kind}_{acc}": None
+        for method in LABEL_METHODS
+        for kind in LABEL_KINDS
+        for acc in ACCURACIES
+    }
+    for r in t.finals[t.finals["dataset"] == ds].itertuples():
+        for acc in ACCURACIES:
+            out[f"{ds}_{r.method}_{r.labels}_{acc}"] = float(getattr(r, acc))
+    return out
+
+
+def gradient_ratios(ds: str, t: Tables) -> dict:
+    from reprise.papers.memorization.evaluate import LABEL_KEYS, grad_statistics, ratio
+
+    out = dict.fromkeys([f"{ds}_grad_norm_ratio_random", f"{ds}_grad_variability_ratio_random"])
+    histories = t.histories[t.histories["dataset"] == ds]
+    if histories.empty:
+        return out
+    grads = grad_statistics(histories).set_index(LABEL_KEYS)
+    trades, pgd_at = (ds, "trades", "random"), (ds, "pgd_at", "random")
+    if trades in grads.index and pgd_at in grads.index:
+        t_, p = grads.loc[trades], grads.loc[pgd_at]
+        out[f"{ds}_grad_norm_ratio_random"] = ratio(t_["grad_mean"], p["grad_mean"])
+        out[f"{ds}_grad_variability_ratio_random"] = ratio(
+            t_["grad_variability"], p["grad_variability"]
+        )
+    return out
+
+
+def complexity_separation(ds: str, t: Tables) -> dict:
+    out = dict.fromkeys(
+        [f"{ds}_complexity_separating_fraction"]
+        + [f"{ds}_{m}_random_minus_true" for m in COMPLEXITY]
+    )
+    sep = t.separation
+    g = sep[(sep["method"] == "pgd_at") & (sep["dataset"] == ds)]
+    if not g.empty:
+        out[f"{ds}_complexity_separating_fraction"] = float(g["separates"].mean())
+        for r in g.itertuples():
+            out[f"{ds}_{r.measure}_random_minus_true"] = r.random_minus_true
+    return out
+
+
+def te_accuracies(ds: str, t: Tables) -> dict:
+    out = {
+        f"{ds}_{run}_{ckpt}_{attack}": None
+        for run in TE_RUNS
+        for ckpt in CHECKPOINTS
+        for attack in TE_ATTACKS
+    }
+    for r in t.best_final[t.best_final["dataset"] == ds].itertuples():
+        for attack in TE_ATTACKS:
+            out[f"{ds}_{r.run}_{r.checkpoint}_{attack}"] = float(getattr(r, attack))
+    return out
+
+
+def te_gaps(ds: str, t: Tables) -> dict:
+    """Best-minus-final PGD-20 accuracy per run, and how much TE shrinks it."""
+    out = dict.fromkeys(
+        [f"{ds}_{run}_gap_pgd20" for run in TE_RUNS]
+        + [f"{ds}_{base}_te_gap_reduction" for base in LABEL_METHODS]
+    )
+    bf = t.best_final[t.best_final["dataset"] == ds].set_index(["run", "checkpoint"])
+    gap = {}
+    for run in bf.index.get_level_values("run").unique():
+        best, final = float(bf.at[(run, "best"), "pgd20"]), float(bf.at[(run, "final"), "pgd20"])
+        gap[run] = out[f"{ds}_{run}_gap_pgd20"] = best - final
+    for base in LABEL_METHODS:
+        if base in gap and f"{base}_te" in gap:
+            out[f"{ds}_{base}_te_gap_reduction"] = gap[base] - gap[f"{base}_te"]
+    return out
+
+
+for _ds in DATASETS:
+    METRICS.group(
+        {
+            f"{_ds}_{method}_{kind}_{acc}": f"{_ds}, {method} on {kind} labels: {text}"
+            for method in LABEL_METHODS
+            for kind in LABEL_KINDS
+            for acc, text in ACCURACIES.items()
+        }
+    )(partial(final_accuracies, _ds))
+    METRICS.group(
+        {
+            f"{_ds}_grad_norm_ratio_random": f"{_ds}, random labels: mean over epochs of the "
+            "squared gradient norm, TRADES / PGD-AT",
+            f"{_ds}_grad_variability_ratio_random": f"{_ds}, random labels: std of the "
+            "epoch-to-epoch change of log10 squared gradient norm, TRADES / PGD-AT",
+        }
+    )(partial(gradient_ratios, _ds))
+    METRICS.group(
+        {
+            f"{_ds}_complexity_separating_fraction": f"{_ds}: fraction of the complexity "
+            "measures that rank PGD-AT on random labels (cannot generalise) above PGD-AT on "
+            "true labels",
+            **{
+                f"{_ds}_{m}_random_minus_true": f"{_ds}, PGD-AT: {m} on random labels minus on "
+                "true labels (log10 ratio for all but log_spectral_product, already a log10)"
+                for m in COMPLEXITY
+            },
+        }
+    )(partial(complexity_separation, _ds))
+    METRICS.group(
+        {
+            f"{_ds}_{run}_{ckpt}_{attack}": f"{_ds}, {run}: {attack} test accuracy of the "
+            f"{ckpt} checkpoint"
+            for run in TE_RUNS
+            for ckpt in CHECKPOINTS
+            for attack in TE_ATTACKS
+        }
+    )(partial(te_accuracies, _ds))
+    METRICS.group(
+        {
+            **{
+                f"{_ds}_{run}_gap_pgd20": f"{_ds}, {run}: PGD-20 accuracy, best minus final "
+                "checkpoint"
+                for run in TE_RUNS
+            },
+            **{
+                f"{_ds}_{base}_te_gap_reduction": f"{_ds}: best-minus-final PGD-20 gap of {base} "
+                f"minus that of {base}+TE"
+                for base in LABEL_METHODS
+            },
+        }
+    )(partial(te_gaps, _ds))
