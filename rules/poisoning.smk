@@ -8,18 +8,22 @@ POISONING_DATA = POISONING["stream"]["dataset"]
 POISONING_VARIANTS = {k: list(POISONING[f"{k}_variants"]) for k in ("online", "federated")}
 
 
-def poisoning_norm(kind, variant):
-    """The burn-in model a variant attacks: its `norm`, else the setting's."""
-    over = POISONING[f"{kind}_variants"][variant] or {}
-    return over.get("norm", POISONING[kind].get("norm", "gn"))
-
-
-def poisoning_model(kind):
-    return lambda w: result("poisoning", "models", "burn_in", f"{poisoning_norm(kind, w.variant)}.pt")
-
-
-def poisoning_tables(kind):
-    return [result("poisoning", "tables", kind, f"{v}.parquet") for v in POISONING_VARIANTS[kind]]
+# (setting, variant) -> the burn-in model it attacks: the variant's norm, else the setting's
+POISONING_NORM = {
+    (kind, v): (POISONING[f"{kind}_variants"][v] or {}).get("norm", POISONING[kind]["norm"])
+    for kind, variants in POISONING_VARIANTS.items()
+    for v in variants
+}
+POISONING_MODEL = {
+    kind: lambda w, kind=kind: result(
+        "poisoning", "models", "burn_in", POISONING_NORM[kind, w.variant] + ".pt"
+    )
+    for kind in POISONING_VARIANTS
+}
+POISONING_TABLES = {
+    kind: [result("poisoning", "tables", kind, f"{v}.parquet") for v in variants]
+    for kind, variants in POISONING_VARIANTS.items()
+}
 
 
 for _kind, _variants in POISONING_VARIANTS.items():
@@ -29,10 +33,10 @@ for _kind, _variants in POISONING_VARIANTS.items():
             f"(the one metrics.json reports); it has {_variants}"
         )
     for _v in _variants:
-        if poisoning_norm(_kind, _v) not in POISONING["norms"]:
+        if POISONING_NORM[_kind, _v] not in POISONING["norms"]:
             raise ValueError(
                 f"config/papers/poisoning.yaml: {_kind}_variants.{_v} attacks a "
-                f"{poisoning_norm(_kind, _v)} model; add it to norms {POISONING['norms']}"
+                f"{POISONING_NORM[_kind, _v]} model; add it to norms {POISONING['norms']}"
             )
 
 
@@ -67,12 +71,12 @@ rule poisoning_burn_in:
 
 rule poisoning_online:
     input:
-        model=poisoning_model("online"),
+        model=POISONING_MODEL["online"],
         train=prepared(POISONING_DATA, "train"),
         test=prepared(POISONING_DATA, "test"),
     output:
         table=result("poisoning", "tables", "online", "{variant}.parquet"),
-        batches=result("poisoning", "batches", "online", "{variant}.pt"),
+        batches=result("poisoning", "tables", "online", "{variant}-batches.pt"),
     params:
         cfg=step_params("poisoning", "online", only={"online_variants": "variant"}),
         io=io_args,
@@ -89,7 +93,7 @@ rule poisoning_online:
 
 rule poisoning_federated:
     input:
-        model=poisoning_model("federated"),
+        model=POISONING_MODEL["federated"],
         train=prepared(POISONING_DATA, "train"),
         test=prepared(POISONING_DATA, "test"),
     output:
@@ -110,8 +114,8 @@ rule poisoning_federated:
 
 rule poisoning_detect:
     input:
-        model=result("poisoning", "models", "burn_in", f"{poisoning_norm('online', 'default')}.pt"),
-        batches=result("poisoning", "batches", "online", "default.pt"),
+        model=result("poisoning", "models", "burn_in", POISONING_NORM["online", "default"] + ".pt"),
+        batches=result("poisoning", "tables", "online", "default-batches.pt"),
         train=prepared(POISONING_DATA, "train"),
     output:
         scores=result("poisoning", "tables", "detection_scores.parquet"),
@@ -128,8 +132,8 @@ rule poisoning_detect:
 
 rule poisoning_evaluate:
     input:
-        online=poisoning_tables("online"),
-        federated=poisoning_tables("federated"),
+        online=POISONING_TABLES["online"],
+        federated=POISONING_TABLES["federated"],
         scores=rules.poisoning_detect.output.scores,
     output:
         metrics=metrics_json("poisoning"),
