@@ -268,7 +268,8 @@ def finish(proc):
     assert proc.returncode == 0, err.decode()
 
 
-@pytest.mark.parametrize("kind", ["online", "federated"])
+# the same loop either way; the federated kill runs with the slow tests
+@pytest.mark.parametrize("kind", ["online", pytest.param("federated", marks=pytest.mark.slow)])
 def test_killed_loop_resumes_to_identical_result(tmp_path, kind):
     whole = run_script(tmp_path, kind, out="whole.pt")
     marker = tmp_path / "marker"
