@@ -330,3 +330,52 @@ def test_snakemake_builds_the_poisoning_dag_end_to_end_at_tiny_size(project_copy
     assert 0 <= metrics["online_acc_after"] <= 1 and 0 <= metrics["detection_auc_kd"] <= 1
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     assert "**online-trigger-amplified**" in report
+
+
+def test_summary_reads_the_phase_end_and_the_triggers_from_a_hand_made_table():
+    import pandas as pd
+
+    from reprise.papers.poisoning.summary import summarize
+
+    rows = [
+        ("trigger_alone", 0, "start", 0.90),
+        ("trigger_alone", 1, "trigger", 0.85),
+        ("full", 0, "start", 0.90),
+        ("full", 1, "accumulative", 0.89),
+        ("full", 2, "accumulative", 0.88),
+        ("full", 3, "trigger", 0.40),
+        ("clean", 0, "start", 0.90),
+        ("clean", 1, "accumulative", 0.91),
+        ("clean", 2, "accumulative", 0.92),
+        ("clean_trigger", 3, "trigger", 0.80),
+        ("clean", 3, "clean", 0.92),
+    ]
+    table = pd.DataFrame(rows, columns=["run", "step", "phase", "test_acc"]).assign(val_acc=0.0)
+    s = summarize(table)
+    assert s["steps"] == 2
+    assert s["accum_gap"] == pytest.approx(0.04)  # 0.92 - 0.88
+    assert s["drop"] == pytest.approx(0.48)  # 0.88 -> 0.40
+    assert s["alone_drop"] == pytest.approx(0.05)
+    assert s["clean_trigger_drop"] == pytest.approx(0.12)
+    assert s["margin"] == pytest.approx(0.43)
+
+
+def test_bad_poison_settings_and_a_mismatched_burn_in_are_refused(tmp_path):
+    from reprise.errors import ConfigError
+    from reprise.models import build_model, save_model
+    from reprise.papers.poisoning.runs import attack
+    from reprise.runtime import Runtime
+    from tests.core_data import digits_root
+
+    with pytest.raises(ConfigError, match="eps = 2"):
+        PoisonConfig(eps=2)
+    with pytest.raises(ConfigError, match="poison: "):
+        PoisonConfig.from_config({"eps": 0.1, "stepz": 3})
+    save_model(tmp_path / "bn.pt", build_model("small_cnn", 10, width=0.25, in_channels=1))
+    root = f"{digits_root()}/prepared/digits"
+    inputs = {"train": f"{root}/train.pt", "test": f"{root}/test.pt"}
+    stream = {"trigger_size": 8, "val_size": 20, "test_size": 20, "batch_size": 8}
+    cfg = {"norm": "gn", "max_steps": 1, "secret": {}, "poison": {"eps": 0.1}}
+    rt = Runtime()
+    with pytest.raises(ConfigError, match="is a bn model but the variant asks for norm gn"):
+        attack("online", tmp_path / "bn.pt", inputs, stream, cfg, rt, rt.accel())

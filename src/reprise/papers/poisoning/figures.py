@@ -51,7 +51,7 @@ def ablation(table: pd.DataFrame):
     ax.set_xticks(list(x), names, fontsize="small")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="x-small", ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return fig
 
 

@@ -59,13 +59,13 @@ def attack(kind: str, burn_in: Path, inputs: dict, stream_cfg: dict, cfg: dict, 
     """The four runs of one setting and variant: (per-step table, detection batches)."""
     trigger, val, stream_data, test = roles(inputs["train"], inputs["test"], stream_cfg)
     device = accel.device
-    model, ckpt = load_model(burn_in)
+    model, _ = load_model(burn_in)
     model = accel.model(model)
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    if ckpt["spec"].get("norm") != cfg.get("norm", "gn"):
+    norm = "bn" if any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) else "gn"
+    if norm != cfg["norm"]:
         raise ConfigError(
-            f"{burn_in} is a {ckpt['spec'].get('norm')} model but the variant asks for "
-            f"norm {cfg.get('norm', 'gn')}"
+            f"{burn_in} is a {norm} model but the variant asks for norm {cfg['norm']}"
         )
     on = lambda b: tuple(t.to(device) for t in b)  # noqa: E731
     poisoner = Poisoner(
