@@ -1,6 +1,9 @@
 """Steps of cecu2si2: simulate -> calibrate -> analyse (a cut) | maps (Fermi-surface map and
 photon-energy scan) -> evaluate -> figures. The analysis steps read files in the documented
-format (files.py), simulated or measured."""
+format (files.py), simulated or measured.
+
+The registry is read at every snakemake start, so this module imports no xarray or scipy at
+the top: each step imports what it needs."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import logging
 import pandas as pd
 
 from reprise.io import read_json, read_table, write_json, write_table
-from reprise.papers.cecu2si2 import calibration, files
 from reprise.steps import Steps
 
 log = logging.getLogger("reprise")
@@ -21,6 +23,7 @@ STEPS = Steps()
 )
 def simulate(params, inputs, outputs, rt):
     """Simulate a beamtime from the periodic Anderson model, with its ground truth."""
+    from reprise.papers.cecu2si2 import files
     from reprise.papers.cecu2si2.model import Model
     from reprise.papers.cecu2si2.simulate import ground_truth, measurements
 
@@ -34,6 +37,8 @@ def simulate(params, inputs, outputs, rt):
 @STEPS.register(inputs=("gold",), outputs=("fermi", "edges"), sections=("calibration",))
 def calibrate(params, inputs, outputs, rt):
     """Fermi level per detector channel and photon energy from a polycrystalline-gold file."""
+    from reprise.papers.cecu2si2 import calibration, files
+
     cfg = params["calibration"]
     gold = files.load(inputs["gold"], "gold")
     edges = calibration.fit_gold(gold, cfg["channel_bin"])
@@ -43,6 +48,8 @@ def calibrate(params, inputs, outputs, rt):
 
 
 def _calibrated(path, kind, fermi_path):
+    from reprise.papers.cecu2si2 import calibration, files
+
     fermi = files.load_dataset(fermi_path, ("coefficients",))
     return calibration.correct(files.load(path, kind), fermi)
 
@@ -56,7 +63,7 @@ def analyse(params, inputs, outputs, rt):
     """A high-symmetry cut: MDC and EDC fits, the hybridisation fit and m* per band."""
     import xarray as xr
 
-    from reprise.papers.cecu2si2 import dispersion, hybridisation
+    from reprise.papers.cecu2si2 import dispersion, files, hybridisation
 
     cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
     ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
@@ -90,7 +97,7 @@ def analyse(params, inputs, outputs, rt):
 def maps(params, inputs, outputs, rt):
     """The Fermi-surface map in (kx, ky), symmetrised; the photon-energy scan: V0 from the kz
     periodicity, the k∥–kz map and k_F against kz per band."""
-    from reprise.papers.cecu2si2 import kz
+    from reprise.papers.cecu2si2 import files, kz
     from reprise.papers.cecu2si2.fermi_surface import fermi_surface
 
     fs = fermi_surface(_calibrated(inputs["map"], "map", inputs["fermi"]), params["fermi_surface"])
@@ -119,6 +126,7 @@ def maps(params, inputs, outputs, rt):
 )
 def evaluate(params, inputs, outputs, rt):
     """Fitted values ± errors against the simulation's ground truth; the claims' metrics."""
+    from reprise.papers.cecu2si2 import files
     from reprise.papers.cecu2si2.evaluate import summary
     from reprise.papers.cecu2si2.metrics import METRICS, Fits
 
@@ -140,7 +148,7 @@ def evaluate(params, inputs, outputs, rt):
 )
 def figures_maps(params, inputs, outputs, rt):
     """Fermi-surface map with the zone, k∥–kz map, k_F against kz."""
-    from reprise.papers.cecu2si2 import figures
+    from reprise.papers.cecu2si2 import figures, files
     from reprise.plots import save_figure, use_style
 
     opts = use_style(params["plot"])
@@ -162,7 +170,7 @@ def figures_maps(params, inputs, outputs, rt):
 )
 def figures_cuts(params, inputs, outputs, rt):
     """The high-symmetry cut with MDC/EDC fits, FD-divided EDCs, hybridisation fits."""
-    from reprise.papers.cecu2si2 import figures
+    from reprise.papers.cecu2si2 import figures, files
     from reprise.plots import save_figure, use_style
 
     opts = use_style(params["plot"])
