@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from reprise.io import read_table, write_json, write_table
 from reprise.steps import Steps
 
@@ -114,6 +112,8 @@ def detect(params, inputs, outputs, rt):
 @STEPS.register(inputs=("online*", "federated*", "scores"), outputs=("metrics", "ablation", "aucs"))
 def evaluate(params, inputs, outputs, rt):
     """metrics.json (the `default` variants and the detection AUCs), the ablation table."""
+    import pandas as pd
+
     from reprise.papers.poisoning.metrics import METRICS
     from reprise.papers.poisoning.summary import ablation, detection_aucs, summarize
 
