@@ -10,6 +10,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report results/smoke/report.html`: every figure with its caption, the claims.
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/cecu2si2.smk"
 include: "rules/memorization.smk"

@@ -41,8 +41,43 @@ def metrics_json(paper):
 
 
 def figure(paper, name):
-    """A figure in every configured format: results/<scale>/<paper>/figures/<name>.<fmt>"""
-    return [result(paper, "figures", f"{name}.{fmt}") for fmt in PLOT["formats"]]
+    """A figure in every configured format: results/<scale>/<paper>/figures/<name>.<fmt>.
+    The PNG goes into the Snakemake report (`snakemake --report`), under the paper and the
+    figure's experiment, with the caption from the paper config's `figures:` section; `name`
+    may be a wildcard ("{figure}")."""
+    paths = [result(paper, "figures", f"{name}.{fmt}") for fmt in PLOT["formats"]]
+    if "{" not in name:
+        figure_info(paper, name)  # a figure without a caption stops the workflow here
+    if "png" in PLOT["formats"]:
+        i = PLOT["formats"].index("png")
+        info = lambda wc: figure_info(paper, name.format(**wc))
+        paths[i] = report(
+            paths[i],
+            caption="../workflow/report/figure.rst",
+            category=paper,
+            subcategory=lambda wc: info(wc)["experiment"],
+            labels=lambda wc: {
+                "figure": name.format(**wc),
+                "regenerates": info(wc)["paper"] or "—",
+            },
+        )
+    return paths
+
+
+def figure_info(paper, name):
+    """The `figures: <name>` entry of the paper's config (experiment, paper, caption)."""
+    figures = CFG.paper(paper)["figures"]
+    if name not in figures:
+        raise WorkflowError(
+            f"config/papers/{paper}.yaml: figures has no entry {name!r} (experiment, paper, "
+            f"caption); it has {', '.join(figures)}"
+        )
+    return figures[name]
+
+
+# The figure captions' template reads them from the workflow config (report_config() leaves
+# them out of what the claims report is judged by).
+config["figure_captions"] = {p: CFG.paper(p)["figures"] for p in reprise_papers.available()}
 
 
 def log_file(paper, step, *wildcards):
@@ -139,7 +174,8 @@ def report_figures():
 
 def report_config():
     """The workflow config the report judges by (plot options left out on purpose)."""
-    return json.dumps({k: v for k, v in config.items() if k != "plot"}, sort_keys=True)
+    left_out = ("plot", "figure_captions")
+    return json.dumps({k: v for k, v in config.items() if k not in left_out}, sort_keys=True)
 
 
 # --- datasets each paper reads (the `datasets` target, and DVC's data stage) ---------------

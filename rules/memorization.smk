@@ -184,4 +184,5 @@ rule memorization_figure:
 rule memorization:
     input:
         rules.memorization_evaluate.output,
-        [f for name in MEM_FIGURES for f in figure("memorization", name)],
+        # plain paths: the report flag belongs to the figure rule's outputs
+        [str(f) for name in MEM_FIGURES for f in figure("memorization", name)],

@@ -7,6 +7,9 @@ rule report:
     output:
         parquet=f"{RESULTS}/claims.parquet",
         markdown=REPORT,
+        html=report(
+            f"{RESULTS}/claims.html", caption="../workflow/report/claims.rst", category="claims"
+        ),
     params:
         config=report_config(),
         figures=report_figures(),
@@ -16,5 +19,6 @@ rule report:
         CONDA_ENV
     shell:
         "reprise report --config-json {params.config:q} --results results "
-        "--parquet {output.parquet} --markdown {output.markdown} --figures {params.figures:q} "
+        "--parquet {output.parquet} --markdown {output.markdown} --html {output.html} "
+        "--figures {params.figures:q} "
         "> {log} 2>&1"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from reprise import claims
+from reprise import claims, report
 from reprise.claims import validated_config
 from reprise.yamlconf import load_yaml
 
@@ -48,16 +48,39 @@ def test_table_reads_metrics_and_marks_missing_as_not_run(tmp_path):
     assert df.loc["random-labels-test-at-chance"].verdict == claims.NOT_RUN  # not in the file
 
 
-def test_markdown_links_figures_relative_to_the_report(tmp_path):
-    df = claims.claims_table(_cfg(), tmp_path)
+def test_markdown_starts_with_the_summary_and_embeds_figures(tmp_path):
+    cfg = _cfg()
+    df = claims.claims_table(cfg, tmp_path)
     figs = {
         "memorization": [
-            str(tmp_path / "smoke/memorization/figures/a.png"),
-            str(tmp_path / "smoke/memorization/figures/a.pdf"),
+            str(tmp_path / "smoke/memorization/figures/grad_norm.png"),
+            str(tmp_path / "smoke/memorization/figures/grad_norm.pdf"),
         ]
     }
-    md = claims.to_markdown(df, "smoke", figs, tmp_path / "smoke")
-    assert "[a](memorization/figures/a.png)" in md
-    assert "a.pdf" not in md
-    assert "| memorization | **pgd-at-memorizes-random-labels**" in md
-    assert f"{len(df)} claims: 0 reproduced, 0 not reproduced, {len(df)} not run." in md
+    md = report.to_markdown(df, cfg, figs, tmp_path / "smoke", {"memorization": 12.0})
+    lines = md.splitlines()
+    assert lines[2].startswith("| paper | reproduced | not reproduced | not run |")
+    assert lines[4] == f"| [memorization](#memorization) | 0 | 0 | {len(df)} | 12 |"
+    assert "![grad_norm](memorization/figures/grad_norm.png)" in md
+    assert "grad_norm.pdf" not in md
+    assert "| `pgd-at-memorizes-random-labels` | — | — | >= 0.5 | ⏸ not run" in md
+    assert "<details><summary>The claims in full</summary>" in md
+
+
+def test_terminal_table_aligns_every_column(tmp_path):
+    df = claims.claims_table(_cfg(), tmp_path)
+    text = report.to_terminal(df)
+    rows = text.splitlines()[: len(df) + 2]
+    starts = {r.index(" not run") for r in rows[2:]}
+    assert len(starts) == 1  # the verdict column starts at the same place in every row
+    assert "\033" not in text and "\033[33m" in report.to_terminal(df, colour=True)
+
+
+def test_step_seconds_sums_the_steps_done_lines(tmp_path):
+    logs = tmp_path / "smoke" / "p" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "a.log").write_text("p a: params=...\np a done in 1.5 s\n")
+    (logs / "b-x.log").write_text("p b done in 2.0 s\n")
+    (logs / "c.log").write_text("Traceback\n")  # a failed step has no time
+    assert report.step_seconds(tmp_path, "smoke", "p") == 3.5
+    assert report.step_seconds(tmp_path, "smoke", "other") is None

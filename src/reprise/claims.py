@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 from reprise import config, papers
@@ -122,61 +121,3 @@ def claims_table(cfg: Config, results_root: str | Path = "results", scale: str |
             )
     df = pd.DataFrame(rows, columns=COLUMNS)
     return df.astype({"paper_value": "float64", "reproduced_value": "float64"})
-
-
-def _fmt(x) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
-
-
-def summary(df) -> str:
-    counts = df["verdict"].value_counts()
-    return ", ".join(f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_RUN))
-
-
-def to_markdown(df, scale: str, figures: dict[str, list[str]], report_dir: Path) -> str:
-    """REPORT.md: one row a claim, then each paper's figures (links relative to the report)."""
-    lines = [
-        f"# reprise claims report — scale `{scale}`",
-        "",
-        f"{len(df)} claims: {summary(df)}.",
-        "",
-        "| paper | claim | metric | paper value | source | criterion | reproduced | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in df.itertuples():
-        verdict = r.verdict + (f" ({r.note})" if r.note else "")
-        lines.append(
-            f"| {r.paper} | **{r.claim_id}**: {r.claim} | `{r.metric}` | {_fmt(r.paper_value)} "
-            f"| {r.source} | {r.criterion} | {_fmt(r.reproduced_value)} | {verdict} |"
-        )
-    for paper, paths in figures.items():
-        pngs = [Path(p) for p in paths if str(p).endswith(".png")]
-        if not pngs:
-            continue
-        lines += ["", f"## {paper} figures", ""]
-        for p in pngs:
-            rel = os.path.relpath(p.resolve(), report_dir.resolve())
-            lines.append(f"- [{p.stem}]({Path(rel).as_posix()})")
-    return "\n".join(lines) + "\n"
-
-
-def to_terminal(df) -> str:
-    width = {"paper": 12, "claim_id": 28, "paper_value": 10, "reproduced_value": 11, "verdict": 15}
-    head = "  ".join(
-        h.ljust(w)
-        for h, w in zip(
-            ["paper", "claim", "paper", "reproduced", "verdict"], width.values(), strict=True
-        )
-    )
-    lines = [head, "-" * len(head)]
-    for r in df.itertuples():
-        cells = [
-            r.paper,
-            r.claim_id,
-            _fmt(r.paper_value),
-            _fmt(r.reproduced_value),
-            r.verdict + (f" ({r.note})" if r.note else ""),
-        ]
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, width.values(), strict=True)))
-    lines.append(f"\n{len(df)} claims: {summary(df)}")
-    return "\n".join(lines)

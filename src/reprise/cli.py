@@ -80,7 +80,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from reprise import claims
+    from reprise import claims, report
     from reprise.io import atomic_path, write_text
 
     cfg = _load_config(args)
@@ -91,8 +91,17 @@ def cmd_report(args) -> int:
     if args.markdown:
         figures = json.loads(args.figures) if args.figures else {}
         md = Path(args.markdown)
-        write_text(md, claims.to_markdown(df, cfg.scale, figures, md.parent))
-    print(claims.to_terminal(df))
+        seconds = {p: report.step_seconds(args.results, cfg.scale, p) for p in cfg.enabled}
+        write_text(md, report.to_markdown(df, cfg, figures, md.parent, seconds))
+    if args.html:
+        write_text(args.html, report.to_html(df, cfg.scale))
+    for column, wanted in (("paper", args.paper), ("verdict", args.verdict)):
+        if wanted:
+            if wanted not in set(df[column]):
+                known = ", ".join(sorted(set(df[column])))
+                raise ReproError(f"--{column} {wanted!r}: the claims table has {known}")
+            df = df[df[column] == wanted]
+    print(report.to_terminal(df, colour=sys.stdout.isatty()))
     return 0
 
 
@@ -126,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results root")
     p.add_argument("--parquet", help="write the claims table here")
     p.add_argument("--markdown", help="write REPORT.md here")
-    p.add_argument("--figures", help="JSON {paper: [figure paths]} to link from REPORT.md")
+    p.add_argument("--html", help="write the claims table as HTML here")
+    p.add_argument("--figures", help="JSON {paper: [figure paths]} to show in REPORT.md")
+    p.add_argument("--paper", help="print only this paper's claims")
+    p.add_argument(
+        "--verdict", choices=["reproduced", "not reproduced", "not run"], help="only these"
+    )
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("data", help="fetch or prepare a dataset, or list them")
     p.add_argument("action", choices=["fetch", "prepare", "list"])
