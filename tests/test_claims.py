@@ -80,7 +80,7 @@ def test_step_seconds_sums_the_steps_done_lines(tmp_path):
     logs = tmp_path / "smoke" / "p" / "logs"
     logs.mkdir(parents=True)
     (logs / "a.log").write_text("p a: params=...\np a done in 1.5 s\n")
-    (logs / "b-x.log").write_text("p b done in 2.0 s\n")
+    (logs / "b-x.log").write_text("p b done in 2.0 s (cpu 1.9 s)\n")
     (logs / "c.log").write_text("Traceback\n")  # a failed step has no time
     assert report.step_seconds(tmp_path, "smoke", "p") == 3.5
     assert report.step_seconds(tmp_path, "smoke", "other") is None

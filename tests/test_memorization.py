@@ -4,6 +4,9 @@ summary tables, and the whole DAG at a tiny size."""
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -181,3 +184,18 @@ def test_snakemake_builds_the_memorization_dag_end_to_end_at_tiny_size(project_c
         "te-reduces-gap",
     ):
         assert f"**{claim}**" in report
+    # the Snakemake HTML report of the same run: every figure with its caption, the claims
+    html = project_copy / "report.html"
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    snakemake = [sys.executable, "-m", "snakemake", "--configfile", "tiny.yaml"]
+    p = subprocess.run(
+        [*snakemake, "--report", str(html)], cwd=project_copy, env=env, capture_output=True
+    )
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    text = html.read_text()
+    for caption in (
+        "Squared norm of the training gradient per epoch",  # grad_norm
+        "Robust overfitting is the fall from the best epoch",  # te_curves
+    ):
+        assert caption in text
+    assert "claims.html" in text and "pgd-at-memorizes-random-labels" in text

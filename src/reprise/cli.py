@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from reprise import papers
 from reprise.errors import ReproError
 
 log = logging.getLogger("reprise")
+CPU_OF = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)  # a step's CPU time, its children's too
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -238,7 +240,10 @@ def run_step(slug: str, argv: list[str]) -> int:
     if missing:
         raise RuntimeError(f"step {slug} {args.step} did not write {missing}")
     rt.resume.clear()
-    log.info("%s %s done in %.1f s", slug, args.step, time.perf_counter() - t0)
+    cpu = sum(
+        getattr(resource.getrusage(who), f) for who in CPU_OF for f in ("ru_utime", "ru_stime")
+    )
+    log.info("%s %s done in %.1f s (cpu %.1f s)", slug, args.step, time.perf_counter() - t0, cpu)
     return 0
 
 

@@ -14,7 +14,7 @@ from reprise.config import Config
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_RUN)
 MARK = {REPRODUCED: "✅", NOT_REPRODUCED: "❌", NOT_RUN: "⏸"}
 COLOUR = {REPRODUCED: "32", NOT_REPRODUCED: "31", NOT_RUN: "33"}  # ANSI green, red, yellow
-DONE = re.compile(r" done in ([0-9.]+) s$")
+DONE = re.compile(r" done in ([0-9.]+) s( \(cpu [0-9.]+ s\))?$")
 
 
 def _fmt(x) -> str:

@@ -18,7 +18,7 @@ from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10c", "svhn")
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10c", "svhn", "gtsrb", "celeba", "cub")
 
 
 def module(name: str):

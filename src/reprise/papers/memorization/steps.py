@@ -14,6 +14,7 @@ import pandas as pd
 from reprise.errors import ConfigError
 from reprise.io import read_table, write_json, write_table
 from reprise.papers.memorization import evaluate as summary
+from reprise.runtime import progress
 from reprise.steps import Steps, one
 
 STEPS = Steps()
@@ -127,7 +128,7 @@ def attack_te(params, inputs, outputs, rt):
     accel = rt.accel(**params.get("accel", {}))
     attacks = {k: PGD.from_config(v) for k, v in evaluation.items()}
     rows = []
-    for path in inputs["models"]:
+    for path in progress(inputs["models"], desc="models", unit="model"):
         model, ckpt = load_model(path)
         model = accel.model(model)
         row = {k: ckpt[k] for k in ("dataset", "run", "checkpoint", "epoch")}
@@ -159,7 +160,7 @@ def complexity_(params, inputs, outputs, rt):
     accel = rt.accel(**params.get("accel", {}))
     attack = PGD.from_config(section["attack"])
     rows = []
-    for path in inputs["models"]:
+    for path in progress(inputs["models"], desc="models", unit="model"):
         model, ckpt = load_model(path)
         model = accel.model(model)
         labels = ckpt["train_labels"]

@@ -34,6 +34,7 @@ from reprise.errors import ConfigError
 from reprise.metrics.detectors import FeatureBaselines, energy
 from reprise.models.base import evaluating
 from reprise.papers.rejection.rr import confidences, has_rr_head, rectified
+from reprise.runtime import progress
 
 log = logging.getLogger("reprise")
 
@@ -155,11 +156,15 @@ def score_model(model, train, test, corrupted: dict, cfg: dict, accel, source: s
     add("calibration", "pgd", attacked(cal, make_attack("pgd", attacks["pgd"], k)), cal.x, "attack")
     add("test", "clean", test, test.x, "clean")
     right = cal_clean[cal_clean["correct"]]
-    for name, spec in attacks.items():
-        for target in adaptive_targets(model) if name.startswith("adaptive") else ("",):
-            threshold = float(right[target].median()) if target and len(right) else None
-            attack = make_attack(name, spec, k, target or None, threshold)
-            add("test", name, attacked(test, attack), test.x, "attack", target)
+    jobs = [
+        (name, spec, target)
+        for name, spec in attacks.items()
+        for target in (adaptive_targets(model) if name.startswith("adaptive") else ("",))
+    ]
+    for name, spec, target in progress(jobs, desc="attacks", unit="attack"):
+        threshold = float(right[target].median()) if target and len(right) else None
+        attack = make_attack(name, spec, k, target or None, threshold)
+        add("test", name, attacked(test, attack), test.x, "attack", target)
     for name, data in corrupted.items():
         add("corruption", name, data, test.x, source)
     return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,162 @@
+"""RNN-T loss and alignment-restricted RNN-T (Ar-RNNT), in plain torch.
+
+The loss is -log P(y | x), summed over every alignment through the (T, U+1) lattice: from
+cell (t, u) a blank moves to (t+1, u), emitting y_{u+1} moves to (t, u+1), and the path ends
+with a blank out of (T-1, U). The forward variables obey
+    alpha(t, u) = logaddexp(alpha(t-1, u) + blank(t-1, u), alpha(t, u-1) + emit(t, u-1)),
+so every cell on an anti-diagonal t + u = n depends only on diagonal n-1: the recursion runs
+T + U - 1 vector steps instead of T x U scalar ones. Gradients come from autograd.
+
+Ar-RNNT (Mahadeokar et al., 2021) removes the transitions far from each token's ground-truth
+end frame e_u (u = 1..U): emitting y_u is allowed only for t in [e_u - b_l, e_u + b_r], and a
+blank in row u only when it arrives at a frame t in [e_u - b_l + 1, e_{u+1} + b_r]
+(e_0 = -inf, e_{U+1} = +inf), i.e. leaves frame t - 1. The blank window removes exactly the
+cells from which no allowed emission can follow, so the loss sums precisely the alignments
+whose every emission lies in its window. Infinite buffers give back RNN-T.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+NEG = -1e30  # log(0) stand-in: finite, so masked cells give zero gradient, never NaN
+
+
+def lattice(logits: torch.Tensor, targets: torch.Tensor, blank: int = 0):
+    """log P(blank) and log P(y_{u+1}) at every cell: (B, T, U+1) and (B, T, U)."""
+    lp = torch.log_softmax(logits, dim=-1)
+    blank_lp = lp[..., blank]
+    idx = targets[:, None, :, None].expand(-1, lp.shape[1], -1, -1)
+    emit_lp = lp[:, :, :-1].gather(-1, idx)[..., 0]
+    return blank_lp, emit_lp
+
+
+def ar_masks(ends: torch.Tensor, u_len: torch.Tensor, t_max: int, b_l: float, b_r: float):
+    """Allowed-transition masks (B, T, U+1) for blanks and (B, T, U) for emissions.
+
+    ends: (B, U) ground-truth end frame of each token (entries >= u_len are ignored)."""
+    b, u = ends.shape
+    t = torch.arange(t_max, device=ends.device)[None, :, None].double()
+    e = ends.double()
+    emit_ok = (t >= (e - b_l)[:, None]) & (t <= (e + b_r)[:, None])
+    inf = torch.full((b, 1), math.inf, dtype=torch.float64, device=ends.device)
+    # e_{u+1} for the last real token is +inf (padding positions get +inf too)
+    real = torch.arange(u, device=ends.device)[None] < u_len[:, None]
+    e_real = torch.where(real, e, inf)
+    # a blank leaving frame t arrives at t + 1: allowed for t in [e_u - b_l, e_{u+1} + b_r - 1]
+    lo = torch.cat([-inf, e_real - b_l], dim=1)
+    hi = torch.cat([e_real + b_r - 1, inf], dim=1)
+    blank_ok = (t >= lo[:, None]) & (t <= hi[:, None])
+    return blank_ok, emit_ok
+
+
+def rnnt_loss(
+    logits,
+    targets,
+    t_len,
+    u_len,
+    blank: int = 0,
+    ends=None,
+    buffers: tuple[float, float] | None = None,
+    reduction: str = "mean",
+):
+    """RNN-T loss (Ar-RNNT when `ends` and `buffers` = (b_l, b_r) are given).
+
+    logits (B, T, U+1, V); targets (B, U) long; t_len, u_len (B,). Returns the mean (or
+    "sum", or per-utterance "none") of -log P(y|x); an utterance with no allowed alignment
+    gets about 1e30, so check `torch.isfinite` is not enough: see `has_path`."""
+    blank_lp, emit_lp = lattice(logits, targets, blank)
+    if buffers is not None:
+        if ends is None:
+            raise ValueError("Ar-RNNT needs each token's end frame (ends)")
+        blank_ok, emit_ok = ar_masks(ends, u_len, logits.shape[1], *buffers)
+        blank_lp = blank_lp.masked_fill(~blank_ok, NEG)
+        emit_lp = emit_lp.masked_fill(~emit_ok, NEG)
+    nll = -forward_score(blank_lp, emit_lp, t_len, u_len)
+    if reduction == "none":
+        return nll
+    return nll.sum() if reduction == "sum" else nll.mean()
+
+
+def _skew(x: torch.Tensor, n_diag: int, fill: float) -> torch.Tensor:
+    """(B, T, W) -> (B, N, W) with out[:, n, u] = x[:, n - u, u] (fill outside)."""
+    b, t, w = x.shape
+    n = torch.arange(n_diag, device=x.device)[:, None]
+    u = torch.arange(w, device=x.device)[None]
+    ti = n - u
+    ok = (ti >= 0) & (ti < t)
+    g = x[:, ti.clamp(0, t - 1), u.expand_as(ti)]
+    return g.masked_fill(~ok[None], fill)
+
+
+def forward_score(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
+    """log P(y|x) per utterance by the anti-diagonal forward recursion."""
+    b, t, u1 = blank_lp.shape
+    n_diag = t + u1 - 1
+    blank_d = _skew(blank_lp, n_diag, NEG)  # blank_d[n, u] = blank(n-u, u)
+    emit_d = _skew(emit_lp, n_diag, NEG)  # emit_d[n, u] = emit(n-u, u)
+    neg = blank_lp.new_full((b, 1), NEG)
+    alpha = torch.cat([blank_lp.new_zeros((b, 1)), blank_lp.new_full((b, u1 - 1), NEG)], dim=1)
+    diags = [alpha]
+    for n in range(1, n_diag):
+        from_left = alpha + blank_d[:, n - 1]  # (t-1, u) -> (t, u)
+        from_below = torch.cat([neg, alpha[:, :-1] + emit_d[:, n - 1]], dim=1)  # (t, u-1)
+        alpha = torch.logaddexp(from_left, from_below)
+        diags.append(alpha)
+    alphas = torch.stack(diags, dim=1)  # (B, N, U+1)
+    bi = torch.arange(b, device=blank_lp.device)
+    last = alphas[bi, t_len - 1 + u_len, u_len]
+    return last + blank_lp[bi, t_len - 1, u_len]
+
+
+def forward_score_loop(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
+    """The same score cell by cell (the straightforward reference the benchmark compares)."""
+    out = []
+    for i in range(blank_lp.shape[0]):
+        t, u = int(t_len[i]), int(u_len[i])
+        alpha = [[None] * (u + 1) for _ in range(t)]
+        for tt in range(t):
+            for uu in range(u + 1):
+                if tt == 0 and uu == 0:
+                    alpha[0][0] = blank_lp.new_zeros(())
+                    continue
+                terms = []
+                if tt > 0:
+                    terms.append(alpha[tt - 1][uu] + blank_lp[i, tt - 1, uu])
+                if uu > 0:
+                    terms.append(alpha[tt][uu - 1] + emit_lp[i, tt, uu - 1])
+                alpha[tt][uu] = terms[0] if len(terms) == 1 else torch.logaddexp(*terms)
+        out.append(alpha[t - 1][u] + blank_lp[i, t - 1, u])
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def viterbi_alignment(blank_lp: torch.Tensor, emit_lp: torch.Tensor) -> tuple[list[int], float]:
+    """The single best alignment of one utterance (blank_lp (T, U+1), emit_lp (T, U)):
+    the frame at which each token is emitted, and the path's log probability. Used to
+    force-align transcripts with a trained model (word times for corpora without them)."""
+    t, u1 = blank_lp.shape
+    score = torch.full((t, u1), NEG, dtype=blank_lp.dtype)
+    from_emit = torch.zeros((t, u1), dtype=torch.bool)
+    score[0, 0] = 0.0
+    for n in range(1, t + u1 - 1):  # anti-diagonals, as in the forward recursion (max-plus)
+        uu = torch.arange(max(0, n - t + 1), min(n, u1 - 1) + 1)
+        tt = n - uu
+        left = torch.where(
+            tt > 0, score[(tt - 1).clamp(min=0), uu] + blank_lp[(tt - 1).clamp(min=0), uu], NEG
+        )
+        below = torch.where(
+            uu > 0, score[tt, (uu - 1).clamp(min=0)] + emit_lp[tt, (uu - 1).clamp(min=0)], NEG
+        )
+        score[tt, uu] = torch.maximum(left, below)
+        from_emit[tt, uu] = below > left
+    frames, i, j = [], t - 1, u1 - 1
+    while i > 0 or j > 0:
+        if from_emit[i, j]:
+            frames.append(i)
+            j -= 1
+        else:
+            i -= 1
+    return frames[::-1], float(score[t - 1, u1 - 1] + blank_lp[t - 1, u1 - 1])

@@ -1,0 +1,102 @@
+"""Offline text-to-speech: espeak-ng (bundled by the `espeakng-loader` wheel) through ctypes.
+
+Only the handful of calls the corpus needs: initialise in synchronous mode, pick a voice, set
+rate and pitch, synthesise one string into int16 samples collected by a callback. espeak-ng
+keeps global state, so one process holds one engine (`Espeak.get()`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from reprise.errors import DataError
+
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+CHARS_UTF8 = 1
+POS_CHARACTER = 1
+PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE = 1, 2, 3, 4
+
+# English voices: a base accent plus a variant (timbre). All ship with the wheel.
+ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-029", "en-gb-scotland")
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5", "klatt")
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+
+class Espeak:
+    """The process's espeak-ng engine (synchronous, samples returned as numpy int16)."""
+
+    _instance: Espeak | None = None
+    _lock = threading.Lock()
+
+    def __init__(self):
+        try:
+            import espeakng_loader
+        except ImportError as e:  # a dependency of the project; say which
+            raise DataError("speech synthesis needs the `espeakng-loader` package") from e
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data = espeakng_loader.get_data_path().encode()
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        rate = self.lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+        if rate <= 0:
+            raise DataError(f"espeak-ng failed to initialise from {data.decode()} (code {rate})")
+        self.sample_rate = rate
+        self._chunks: list[np.ndarray] = []
+        self._cb = _CALLBACK(self._collect)  # kept referenced: espeak calls it from C
+        self.lib.espeak_SetSynthCallback(self._cb)
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        self._voice = None
+
+    @classmethod
+    def get(cls) -> Espeak:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = Espeak()
+            return cls._instance
+
+    def _collect(self, wav, n, events) -> int:
+        if n > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0  # 0 = continue synthesis
+
+    def set_voice(self, voice: str) -> None:
+        if voice != self._voice:
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise DataError(f"espeak-ng has no voice {voice!r} (expected e.g. 'en-us+m1')")
+            self._voice = voice
+
+    def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
+        """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples."""
+        with self._lock:
+            self.set_voice(voice)
+            self.lib.espeak_SetParameter(PARAM_RATE, int(rate), 0)
+            self.lib.espeak_SetParameter(PARAM_PITCH, int(pitch), 0)
+            self._chunks = []
+            buf = ctypes.create_string_buffer(text.encode("utf-8"))
+            err = self.lib.espeak_Synth(buf, len(buf), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+            if err != 0:
+                raise DataError(f"espeak-ng failed to synthesise {text!r} (code {err})")
+            self.lib.espeak_Synchronize()
+            out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            self._chunks = []
+            return out
+
+
+def voices() -> list[str]:
+    """Every accent+variant voice name the corpus draws from."""
+    return [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]

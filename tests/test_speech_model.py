@@ -1,0 +1,98 @@
+"""The Emformer transducer: streaming (segment by segment, cached state) = full utterance."""
+
+import pytest
+import torch
+
+from reprise.speech.emformer import EmformerConfig
+from reprise.speech.transducer import Transducer, TransducerConfig
+
+
+def model(seed=0, domains=2, **enc):
+    torch.manual_seed(seed)
+    e = dict(d_model=32, n_heads=4, ffn=64, layers=3, segment=4, left=6, right=2, memory=3)
+    e.update(enc)
+    c = TransducerConfig(vocab=12, domains=domains, reduction=2, encoder=EmformerConfig(**e))
+    return Transducer(c).eval()
+
+
+def stream(m, x, dom, segment=None):
+    state = m.encoder.init_state(1)
+    sf, rf = m.chunk_frames(segment)
+    outs = []
+    for i in range(0, x.shape[1], sf):
+        o, state = m.stream_encode(x[:, i : i + sf], x[:, i + sf : i + sf + rf], state, dom)
+        outs.append(o)
+    return torch.cat(outs, dim=1)
+
+
+@pytest.mark.parametrize(
+    "enc", [{}, {"right": 0}, {"left": 0, "memory": 0}, {"segment": 3, "left": 20, "memory": 1}]
+)
+@pytest.mark.parametrize("t", [47, 48])
+def test_streaming_equals_full(enc, t):
+    m = model(**enc)
+    x = torch.randn(1, t, 80)
+    dom = torch.tensor([1])
+    with torch.no_grad():
+        full, _ = m.encode(x, torch.tensor([t]), dom)
+        s = stream(m, x, dom)
+    assert s.shape == full.shape
+    assert (s - full).abs().max() < 1e-5
+
+
+def test_streaming_equals_full_with_another_segment_size():
+    m = model()
+    x = torch.randn(1, 61, 80)
+    with torch.no_grad():
+        full, _ = m.encode(x, torch.tensor([61]), torch.tensor([0]), segment=7)
+        s = stream(m, x, torch.tensor([0]), segment=7)
+        other, _ = m.encode(x, torch.tensor([61]), torch.tensor([0]), segment=2)
+    assert (s - full).abs().max() < 1e-5
+    assert (other - full).abs().max() > 1e-3  # the segment size matters
+
+
+def test_padding_does_not_change_outputs():
+    m = model()
+    x = torch.randn(2, 40, 80)
+    with torch.no_grad():
+        batch, lens = m.encode(x, torch.tensor([40, 25]), torch.tensor([0, 1]))
+        alone, _ = m.encode(x[1:, :25], torch.tensor([25]), torch.tensor([1]))
+    assert lens.tolist() == [20, 13]
+    assert (batch[1, :13] - alone[0]).abs().max() < 1e-5
+
+
+def test_future_frames_beyond_lookahead_do_not_matter():
+    """Output frames of segment i depend on nothing after segment i's right context."""
+    m = model(segment=4, right=2)
+    x = torch.randn(1, 40, 80)
+    y = x.clone()
+    y[:, 24:] = torch.randn(1, 16, 80)  # encoder frames >= 12 (reduction 2)
+    with torch.no_grad():
+        a, _ = m.encode(x, torch.tensor([40]), torch.tensor([0]))
+        b, _ = m.encode(y, torch.tensor([40]), torch.tensor([0]))
+    assert (a[:, :8] - b[:, :8]).abs().max() < 1e-6  # segments 0, 1 see up to frame 9 only
+    assert (a[:, 8:12] - b[:, 8:12]).abs().max() > 1e-4  # segment 2 looks ahead to 12, 13
+
+
+def test_domain_indicator_changes_the_encoding():
+    m = model()
+    x = torch.randn(1, 20, 80)
+    with torch.no_grad():
+        a, _ = m.encode(x, torch.tensor([20]), torch.tensor([0]))
+        b, _ = m.encode(x, torch.tensor([20]), torch.tensor([1]))
+    assert (a - b).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="domain"):
+        m.encode(x, torch.tensor([20]))
+
+
+def test_logits_shape_and_predictor_step_agree():
+    m = model(domains=0)
+    x, y = torch.randn(2, 30, 80), torch.randint(2, 12, (2, 5))
+    with torch.no_grad():
+        logits, t_enc = m(x, torch.tensor([30, 30]), y)
+        full = m.predictor(y)
+        out, st = m.predictor.step(torch.zeros(2, dtype=torch.long))
+        for u in range(5):
+            assert (out - full[:, u]).abs().max() < 1e-5
+            out, st = m.predictor.step(y[:, u], st)
+    assert logits.shape == (2, 15, 6, 12) and t_enc.tolist() == [15, 15]
