@@ -22,6 +22,7 @@ include: "rules/b3d.smk"
 include: "rules/speech.smk"
 include: "rules/partseg.smk"
 include: "rules/autoda.smk"
+include: "rules/poisoning.smk"
 include: "rules/data.smk"
 include: "rules/report.smk"
 
