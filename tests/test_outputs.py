@@ -78,3 +78,20 @@ def test_outputs_get_the_umask_mode(tmp_path, umask):
     finally:
         os.umask(old)
     assert (tmp_path / "t.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_checkpoints_are_byte_identical_across_saves(tmp_path):
+    import torch
+
+    state = {"w": torch.arange(6.0).reshape(2, 3), "epoch": 2, "name": "run"}
+    io.save_checkpoint(tmp_path / "a.pt", state)
+    io.save_checkpoint(tmp_path / "b.pt", state)  # another temporary name, same bytes
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_a_step_removes_temporaries_a_killed_attempt_left(tmp_path):
+    stale = tmp_path / "figures" / ".best_final.png.k1ll3d.tmp"  # SIGKILL skips the cleanup
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
+    _figure_step(tmp_path)
+    assert not stale.exists()

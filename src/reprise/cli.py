@@ -206,6 +206,8 @@ def run_step(slug: str, argv: list[str]) -> int:
     outputs = step.bind("output", _grouped(args.output))
     for path in _flat(outputs):  # before the step spends its time, not at its first write
         check_writable(path)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed attempt
+            stale.unlink()
     resume = Resume(resume_dir(_flat(outputs)[0]), fingerprint(params, args.seed, _flat(inputs)))
     if step.torch:
         import torch  # noqa: F401  (before setup: it seeds and configures a loaded torch)

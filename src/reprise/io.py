@@ -124,11 +124,13 @@ def read_table(path: str | Path):
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Save tensors, numbers, strings and containers of them (nothing that needs pickle code)."""
+    """Save tensors, numbers, strings and containers of them (nothing that needs pickle code).
+    Byte-stable: through a file object torch names the archive's folder `archive`, not after
+    the temporary file's random name."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        torch.save(state, f)
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from reprise.errors import CheckpointError, DataError
-from reprise.io import atomic_path, load_checkpoint
+from reprise.io import load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -45,8 +45,8 @@ def save_split(path: str | Path, x: torch.Tensor, y: torch.Tensor, classes: list
             f"labels must lie in 0..{len(classes) - 1} ({len(classes)} classes), "
             f"got {int(y.min())}..{int(y.max())}"
         )
-    with atomic_path(path) as tmp:
-        torch.save({"x": x.contiguous(), "y": y.to(torch.int64), "classes": list(classes)}, tmp)
+    split = {"x": x.contiguous(), "y": y.to(torch.int64), "classes": list(classes)}
+    save_checkpoint(path, split)  # byte-stable, atomic
 
 
 def load_split(path: str | Path, size: int | None = None, channels: int | None = None) -> ImageData:
