@@ -25,33 +25,13 @@ import pytest
 from reprise.io import load_checkpoint
 from reprise.yamlconf import deep_merge
 from tests.conftest import copy_project, tiny_config
+from tests.test_rejection import TINY as REJECTION
 from tests.tiny_runs import SMALLEST
 
 # paper -> (tiny smoke overrides, the saves of its first long step: epochs, rounds, ...)
 LONG_LOOPS = {
     "memorization": (deep_merge(SMALLEST, {"random_labels": {"train": {"epochs": 3}}}), 3),
-    "rejection": (
-        {
-            "runs": ["pgd_at_rr"],
-            "train": {"epochs": 3, "monitor": {"test_size": 50}},
-            "attack": {"steps": 2},
-            "evaluation": {
-                "test_size": 60,
-                "calibration_size": 50,
-                "bootstrap": 5,
-                "attacks": {
-                    "pgd": {"steps": 2},
-                    "pgd_cw": {"steps": 2},
-                    "multitarget": {"steps": 1},
-                    "adaptive_pgd": {"pgd": {"steps": 2}},
-                    "adaptive_cw": {"steps": 2, "search_steps": 1},
-                },
-                "baselines": {"lid": {"k": 5, "references": 100}, "kd": {"per_class": 20}},
-            },
-            "corruptions": {"names": ["contrast"], "severities": [1]},
-        },
-        3,
-    ),
+    "rejection": (deep_merge(REJECTION, {"runs": ["pgd_at_rr"], "train": {"epochs": 3}}), 3),
 }
 TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test within budget
 
