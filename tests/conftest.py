@@ -78,7 +78,7 @@ def run(cmd, cwd, check=True, merge=False, **kw):
 def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     """`snakemake <paper> report` in a project copy with only `paper` enabled and `smoke`
     merged over its smoke config; returns the paper's results folder."""
-    tiny = tiny_config(project, paper, smoke)
+    tiny = tiny_configfile(project, paper, smoke)
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(tiny)]
     p = subprocess.run(
@@ -88,7 +88,7 @@ def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     return project / "results" / "smoke" / paper
 
 
-def tiny_config(project: Path, paper: str, smoke: dict) -> Path:
+def tiny_configfile(project: Path, paper: str, smoke: dict) -> Path:
     """A configfile enabling only `paper`, with `smoke` merged over its smoke section
     (--configfile keeps the numbers' types, unlike --config)."""
     tiny = project / "tiny.yaml"

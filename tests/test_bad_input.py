@@ -26,6 +26,7 @@ from reprise.data.prepared import load_split
 from reprise.errors import ReproError
 from reprise.models import build_model, load_model
 from reprise.resume import Resume
+from tests.conftest import run
 from tests.test_io import RunsCode
 
 SMOKE = validated_config(yaml.safe_load(Path("config/config.yaml").read_text()))
@@ -252,3 +253,12 @@ def test_required_sections_are_the_schemas():
     """check_step_params refuses a missing section the paper's schema requires."""
     with pytest.raises(ReproError, match="lacks section 'calibration'"):
         config.check_step_params("cecu2si2", {}, ("calibration",))
+
+
+def test_snakemake_names_the_configfile_a_bad_value_came_from(project_copy):
+    """Item 7 through the workflow: the message names the --configfile, not the paper file."""
+    bad = project_copy / "mine.yaml"
+    bad.write_text(yaml.safe_dump({"overrides": {"rejection": {"smoke": {"runs": []}}}}))
+    p = run(["snakemake", "-n", "--configfile", str(bad)], project_copy, check=False, merge=True)
+    assert p.returncode != 0 and "Job stats" not in p.stdout
+    assert f"{bad} (overrides.rejection) over config/papers/rejection.yaml: smoke.runs" in p.stdout

@@ -24,7 +24,7 @@ import pytest
 
 from reprise.io import load_checkpoint
 from reprise.yamlconf import deep_merge
-from tests.conftest import copy_project, tiny_config
+from tests.conftest import copy_project, tiny_configfile
 from tests.test_rejection import TINY as REJECTION
 from tests.tiny_runs import SMALLEST
 
@@ -39,7 +39,7 @@ TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test wi
 def _copy(dest: Path, paper: str, smoke: dict) -> list[str]:
     """A project copy with only `paper` enabled; returns the snakemake command for its
     metrics (one core: the uninterrupted twin runs alongside on the other)."""
-    tiny = tiny_config(copy_project(dest), paper, smoke)
+    tiny = tiny_configfile(copy_project(dest), paper, smoke)
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tiny)]
     return [*snakemake, "--", f"results/smoke/{paper}/metrics.json"]
 
