@@ -173,7 +173,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", what: str = "ch
             f"{what} {path} was refused: loading it would need objects other than tensors, "
             f"numbers, strings and containers of them ({_refusal(e)}). Only plain data is "
             "loaded from a file, since a pickle can run arbitrary code; re-create the file "
-            "with reprise (reprise.io.save_checkpoint)."
+            "with reprise (reprise.io.save_checkpoint)"
         ) from None
     except Exception as e:  # a damaged archive surfaces as RuntimeError, KeyError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0]
