@@ -2,11 +2,11 @@
 
 For each paper with a long loop: `snakemake` builds the paper's metrics at a tiny size in a
 project copy, and the whole process group is SIGKILLed at a seeded random moment while a
-long step runs (after a seeded number of its saves, plus a seeded fraction of a second). Then
+long step runs (after a seeded number of its saves, plus a seeded fraction of one). Then
 `snakemake --unlock` and the same command again must give a metrics.json identical to an
 uninterrupted run's (built alongside), leave no truncated output that Snakemake considers
 complete, and the long step's log must say where it resumed. A paper joins with one entry
-in LONG_LOOPS: its tiny smoke overrides and how many saves its first long step makes.
+in LONG_LOOPS: its tiny smoke overrides and how many saves each of its long steps makes.
 """
 
 import base64
@@ -28,9 +28,10 @@ from tests.conftest import copy_project, tiny_configfile
 from tests.test_rejection import TINY as REJECTION
 from tests.tiny_runs import SMALLEST
 
-# paper -> (tiny smoke overrides, the saves of its first long step: epochs, rounds, ...)
+MEM_LOOPS = ("random_labels", "te")  # memorization's sections with a training loop
+# paper -> (tiny smoke overrides, the saves each of its long steps makes: epochs, rounds, ...)
 LONG_LOOPS = {
-    "memorization": (deep_merge(SMALLEST, {"random_labels": {"train": {"epochs": 3}}}), 3),
+    "memorization": (deep_merge(SMALLEST, {s: {"train": {"epochs": 4}} for s in MEM_LOOPS}), 4),
     "rejection": (deep_merge(REJECTION, {"runs": ["pgd_at_rr"], "train": {"epochs": 3}}), 3),
 }
 TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test within budget
@@ -70,25 +71,30 @@ def _saves(state: Path) -> int | None:
 
 
 def _kill_during_long_step(proc, results: Path, saves: int, rng: random.Random) -> Path:
-    """SIGKILL the process group after a seeded number (2..saves-1) of the first long step's
-    saves, plus a seeded fraction of the time its last save took; return its resume state."""
+    """SIGKILL the process group once a long step has made a seeded number (2..saves-1) of
+    its saves, a seeded fraction of an epoch later; return that step's resume state. A step
+    whose saves went by too fast to see is passed over for the next one."""
     target, fraction = rng.randint(2, saves - 1), rng.uniform(0.0, 0.5)
     deadline = time.monotonic() + 400
-    state, seen = None, {}  # save count -> when it was first seen
+    seen: dict[Path, dict[int, float]] = {}  # state -> save count -> when first seen
     while True:
-        assert proc.poll() is None, "snakemake ended before a long step saved its state"
-        assert time.monotonic() < deadline, "no long step saved its state in time"
-        state = state or next(results.rglob("*.resume/state.pt"), None)
-        count = _saves(state) if state is not None else None
-        if count is not None:
-            seen.setdefault(count, time.monotonic())
-        if target in seen and target - 1 in seen:
-            break
+        assert proc.poll() is None, "snakemake ended before a long step was seen mid-loop"
+        assert time.monotonic() < deadline, "no long step was seen mid-loop in time"
+        for state in results.rglob("*.resume/state.pt"):
+            count = _saves(state)
+            if count is None:
+                continue
+            times = seen.setdefault(state, {})
+            times.setdefault(count, time.monotonic())
+            earlier = [c for c in times if c < count]
+            if target <= count < saves and earlier:
+                first = min(earlier)
+                epoch = (times[count] - times[first]) / (count - first)
+                time.sleep(fraction * epoch)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return state
         time.sleep(0.01)
-    time.sleep(fraction * (seen[target] - seen[target - 1]))
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return state
 
 
 def _incomplete(project: Path) -> set[Path]:
