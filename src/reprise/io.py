@@ -68,7 +68,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _fsync(tmp)
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-        _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        with contextlib.suppress(OSError):  # some network file systems cannot sync a folder
+            _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         tmp.unlink(missing_ok=True)
 
