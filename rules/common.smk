@@ -12,10 +12,19 @@ from reprise import steps as reprise_steps
 from reprise import data as reprise_data
 from reprise.errors import ConfigError
 
+def config_origins(workflow):
+    """Which configfile (or --config) set each paper's overrides, for error messages."""
+    from reprise.config import override_origins
+    from reprise.yamlconf import load_yaml
+
+    files = [(str(f), load_yaml(f)) for f in workflow.configfiles]
+    return override_origins([*files, ("--config", workflow.config_settings.config)])
+
+
 # One clear message (key, value, what is allowed) before any job runs; then snakemake's own
 # schema validation fills the defaults.
 try:
-    CFG = reprise_claims.validated_config(config)
+    CFG = reprise_claims.validated_config(config, origins=config_origins(workflow))
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 validate(config, "../workflow/schemas/config.schema.yaml")

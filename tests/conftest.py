@@ -49,8 +49,11 @@ def _project_cwd(monkeypatch):
 @pytest.fixture
 def project_copy(tmp_path):
     """A copy of the workflow files (not results or data) to run Snakemake/DVC in."""
-    dest = tmp_path / "project"
-    dest.mkdir()
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True)
     for name in PROJECT_FILES:
         src = ROOT / name
         if src.is_symlink():
@@ -75,8 +78,7 @@ def run(cmd, cwd, check=True, merge=False, **kw):
 def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     """`snakemake <paper> report` in a project copy with only `paper` enabled and `smoke`
     merged over its smoke config; returns the paper's results folder."""
-    tiny = project / "tiny.yaml"  # --configfile keeps the numbers' types
-    tiny.write_text(yaml.safe_dump({"papers": [paper], "overrides": {paper: {"smoke": smoke}}}))
+    tiny = tiny_configfile(project, paper, smoke)
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(tiny)]
     p = subprocess.run(
@@ -84,3 +86,11 @@ def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return project / "results" / "smoke" / paper
+
+
+def tiny_configfile(project: Path, paper: str, smoke: dict) -> Path:
+    """A configfile enabling only `paper`, with `smoke` merged over its smoke section
+    (--configfile keeps the numbers' types, unlike --config)."""
+    tiny = project / "tiny.yaml"
+    tiny.write_text(yaml.safe_dump({"papers": [paper], "overrides": {paper: {"smoke": smoke}}}))
+    return tiny

@@ -12,8 +12,10 @@ import torch
 
 from reprise import cli
 from reprise.data.digits import prepare
+from reprise.errors import CheckpointError
 from reprise.io import load_checkpoint, read_table
 from reprise.resume import Resume, fingerprint, resume_dir
+from tests.test_io import RunsCode
 from tests.tiny_runs import train_args
 
 
@@ -38,10 +40,25 @@ def test_state_of_another_run_is_ignored(tmp_path, caplog):
     assert "saved for other params, seed or inputs" in caplog.text
 
 
-def test_unreadable_state_starts_over(tmp_path, caplog):
-    (tmp_path / "state.pt").write_bytes(b"half a checkpoint")
-    assert Resume(tmp_path, key="k").load() is None
-    assert "starting over" in caplog.text and "unreadable" in caplog.text
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        (b"half a checkpoint", "is not a resume state: not a zip or pickle file"),
+        (None, "resume state .* was refused"),
+    ],
+)
+def test_untrusted_state_stops_the_step(tmp_path, state, message):
+    """One behaviour for resume state that cannot be trusted: stop, name it, say what to
+    delete; never start over silently (see reprise.resume)."""
+    path = tmp_path / "state.pt"
+    if state is None:
+        torch.save({"fingerprint": "k", "state": {"x": RunsCode(tmp_path / "ran")}}, path)
+    else:
+        path.write_bytes(state)
+    with pytest.raises(CheckpointError, match=message) as e:
+        Resume(tmp_path, key="k").load()
+    assert f"delete {tmp_path} to start the step over" in str(e.value)
+    assert path.exists() and not (tmp_path / "ran").exists()
 
 
 def test_fingerprint_follows_params_seed_and_inputs(tmp_path):

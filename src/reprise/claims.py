@@ -29,9 +29,12 @@ COLUMNS = [
 ]
 
 
-def validated_config(raw: dict, project_dir: str | Path = ".") -> Config:
-    """The workflow config, every implemented paper's config, and their claims, validated."""
-    cfg = config.resolve(raw, papers.available(), project_dir)
+def validated_config(
+    raw: dict, project_dir: str | Path = ".", origins: dict[str, str] | None = None
+) -> Config:
+    """The workflow config, every implemented paper's config, and their claims, validated
+    (`origins`: where each paper's overrides came from, see `config.override_origins`)."""
+    cfg = config.resolve(raw, papers.available(), project_dir, origins)
     check_claims(cfg)
     return cfg
 
@@ -42,8 +45,9 @@ def check_claims(cfg: Config) -> None:
         metrics = papers.declared_metrics(slug)
         for claim in paper_cfg["claims"]:
             if claim["metric"] not in metrics:
+                where = f"{cfg.main['paper_config_dir']}/{slug}.yaml"
                 raise ConfigError(
-                    f"config/papers/{slug}.yaml: claim {claim['id']!r} reads metric "
+                    f"{where}: claim {claim['id']!r} reads metric "
                     f"{claim['metric']!r}, which no step of {slug} writes; metrics written: "
                     + ", ".join(sorted(metrics))
                 )

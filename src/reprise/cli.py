@@ -63,16 +63,20 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 def _load_config(args):
     from reprise.claims import validated_config
+    from reprise.config import override_origins
     from reprise.yamlconf import deep_merge, load_yaml
 
     if args.config_json:
+        source = "--config-json"
         try:
             raw = json.loads(args.config_json)
         except json.JSONDecodeError as e:
             raise ReproError(f"--config-json is not valid JSON: {e}") from None
     else:
-        raw = load_yaml(args.config) or {}
-    return validated_config(deep_merge(raw, _overrides(args.set)))
+        source, raw = args.config, load_yaml(args.config) or {}
+    sets = _overrides(args.set)
+    origins = override_origins([(source, raw), ("--set", sets)])
+    return validated_config(deep_merge(raw, sets), origins=origins)
 
 
 def cmd_validate(args) -> int:
@@ -200,6 +204,7 @@ def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 def run_step(slug: str, argv: list[str]) -> int:
     from reprise import config
+    from reprise.io import check_writable
     from reprise.resume import Resume, fingerprint, resume_dir
     from reprise.runtime import Runtime, loaded_torch
 
@@ -215,6 +220,10 @@ def run_step(slug: str, argv: list[str]) -> int:
     config.check_step_params(slug, params, step.sections)
     inputs = step.bind("input", _grouped(args.input))
     outputs = step.bind("output", _grouped(args.output))
+    for path in _flat(outputs):  # before the step spends its time, not at its first write
+        check_writable(path)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed attempt
+            stale.unlink()
     resume = Resume(resume_dir(_flat(outputs)[0]), fingerprint(params, args.seed, _flat(inputs)))
     if step.torch:
         import torch  # noqa: F401  (before setup: it seeds and configures a loaded torch)

@@ -117,9 +117,12 @@ class Config:
         return self.paper(slug)[scale or self.scale]
 
 
-def check_paper(slug: str, cfg: dict, project_dir: Path = Path(".")) -> None:
-    """Validate a paper config: its shape, and each scale section against the paper's schema."""
-    where = f"config/papers/{slug}.yaml"
+def check_paper(
+    slug: str, cfg: dict, project_dir: Path = Path("."), where: str | None = None
+) -> None:
+    """Validate a paper config: its shape, and each scale section against the paper's schema.
+    `where` names the file in messages (default config/papers/<slug>.yaml)."""
+    where = where or f"config/papers/{slug}.yaml"
     check(cfg, schema("paper.schema.yaml", project_dir), where)
     scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
     for scale in SCALES:
@@ -129,18 +132,58 @@ def check_paper(slug: str, cfg: dict, project_dir: Path = Path(".")) -> None:
         raise ConfigError(f"{where}: claim ids must be unique, got {ids}")
 
 
-def resolve(raw: dict, implemented: Sequence[str], project_dir: str | Path = ".") -> Config:
+def override_origins(sources: Sequence[tuple[str, dict]]) -> dict[str, str]:
+    """Paper -> the last config source (a file, `--set`, ...) that sets `overrides.<paper>`,
+    from the sources in the order they were merged, so a bad override names its file."""
+    origins: dict[str, str] = {}
+    for name, raw in sources:
+        overrides = (raw or {}).get("overrides") if isinstance(raw, dict) else None
+        for slug in overrides if isinstance(overrides, dict) else ():
+            origins[slug] = name
+    return origins
+
+
+def _merged(slug: str, path: Path, override: dict, origin: str, project_dir: Path) -> dict:
+    """The paper file merged with its override, validated; a bad value names the override's
+    source when the file alone passes (or fails differently)."""
+    own = load_yaml(path) or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"{path}: expected a mapping of title, smoke, paper and claims")
+    cfg = deep_merge(own, override)
+    try:
+        check_paper(slug, cfg, project_dir, str(path))
+    except ConfigError as merged:
+        if not override:
+            raise
+        try:
+            check_paper(slug, own, project_dir, str(path))
+        except ConfigError as alone:
+            if str(alone) == str(merged):
+                raise merged from None
+        message = str(merged).removeprefix(f"{path}: ")
+        raise ConfigError(f"{origin} (overrides.{slug}) over {path}: {message}") from None
+    return cfg
+
+
+def resolve(
+    raw: dict,
+    implemented: Sequence[str],
+    project_dir: str | Path = ".",
+    origins: dict[str, str] | None = None,
+) -> Config:
     """Validate the workflow config (filling defaults) and load the config of every
-    implemented paper (`reprise.papers.available()`)."""
+    implemented paper (`reprise.papers.available()`). `origins` names where each paper's
+    `overrides` came from (`override_origins`), for the messages."""
     project_dir = Path(project_dir)
-    main = fill_defaults(copy.deepcopy(raw), schema("config.schema.yaml", project_dir))
-    check(main, schema("config.schema.yaml", project_dir), "config")
-    for slug in main["papers"]:
-        if slug not in implemented:
+    listed = raw.get("papers") if isinstance(raw, dict) else None
+    for slug in listed if isinstance(listed, list) else ():
+        if isinstance(slug, str) and slug not in implemented:  # before the schema's list
             raise ConfigError(
                 f"config: papers contains {slug!r}, which is not implemented in this checkout; "
                 f"implemented: {', '.join(implemented)}"
             )
+    main = fill_defaults(copy.deepcopy(raw), schema("config.schema.yaml", project_dir))
+    check(main, schema("config.schema.yaml", project_dir), "config")
     unknown = set(main["overrides"]) - set(implemented)
     if unknown:
         raise ConfigError(
@@ -150,9 +193,9 @@ def resolve(raw: dict, implemented: Sequence[str], project_dir: str | Path = "."
     paper_cfgs = {}
     for slug in implemented:
         path = project_dir / main["paper_config_dir"] / f"{slug}.yaml"
-        cfg = deep_merge(load_yaml(path) or {}, main["overrides"].get(slug, {}))
-        check_paper(slug, cfg, project_dir)
-        paper_cfgs[slug] = cfg
+        override = main["overrides"].get(slug, {})
+        origin = (origins or {}).get(slug, "the workflow config")
+        paper_cfgs[slug] = _merged(slug, path, override, origin, project_dir)
     return Config(main=main, papers=paper_cfgs)
 
 

@@ -5,6 +5,10 @@ Snakemake deletes a failed job's declared outputs, so the state is never one of 
 in `<first output>.resume/`, a directory beside the outputs that no rule declares. The CLI
 removes it once the step has succeeded. A state saved for other params, seed or inputs is
 ignored (with a warning), so a changed config never continues a stale run.
+
+The state is untrusted input like any checkpoint: a file that is unreadable, not a
+checkpoint, or refused (it would run code) stops the step with one error naming it and the
+directory to delete; the step never silently starts over from a state it could not read.
 """
 
 from __future__ import annotations
@@ -57,10 +61,14 @@ class Resume:
         if self.path is None or not self.path.is_file():
             return None
         try:
-            saved = load_checkpoint(self.path)
+            saved = load_checkpoint(self.path, what="resume state")
         except CheckpointError as e:
-            log.warning("starting over: %s", e)
-            return None
+            raise CheckpointError(f"{e}; delete {self.directory} to start the step over") from None
+        if not {"fingerprint", "state"} <= saved.keys():
+            raise CheckpointError(
+                f"resume state {self.path} is not one reprise saved (no fingerprint and state); "
+                f"delete {self.directory} to start the step over"
+            )
         if saved.get("fingerprint") != self.key:
             log.warning("starting over: %s was saved for other params, seed or inputs", self.path)
             return None

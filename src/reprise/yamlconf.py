@@ -27,7 +27,11 @@ def load_yaml(path: str | Path) -> Any:
     try:
         return copy.deepcopy(_parse_yaml(path.resolve(), path.stat().st_mtime_ns))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(
+            f"{path} is not valid YAML: {getattr(e, 'problem', None) or e}{where}"
+        ) from None
 
 
 @functools.cache

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from reprise.errors import DataError
-from reprise.io import atomic_path
+from reprise.errors import CheckpointError, DataError
+from reprise.io import load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -45,8 +45,8 @@ def save_split(path: str | Path, x: torch.Tensor, y: torch.Tensor, classes: list
             f"labels must lie in 0..{len(classes) - 1} ({len(classes)} classes), "
             f"got {int(y.min())}..{int(y.max())}"
         )
-    with atomic_path(path) as tmp:
-        torch.save({"x": x.contiguous(), "y": y.to(torch.int64), "classes": list(classes)}, tmp)
+    split = {"x": x.contiguous(), "y": y.to(torch.int64), "classes": list(classes)}
+    save_checkpoint(path, split)  # byte-stable, atomic
 
 
 def load_split(path: str | Path, size: int | None = None, channels: int | None = None) -> ImageData:
@@ -55,10 +55,12 @@ def load_split(path: str | Path, size: int | None = None, channels: int | None =
     if not path.is_file():
         raise DataError(f"prepared dataset file {path} does not exist (run its prepare rule)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_checkpoint(path, what="prepared dataset split")
         x, y, classes = blob["x"], blob["y"], blob["classes"]
-    except Exception as e:  # any unreadable or foreign file is bad input here
-        raise DataError(f"{path} is not a prepared dataset split: {e}") from None
+    except CheckpointError as e:
+        raise DataError(str(e)) from None
+    except KeyError as e:
+        raise DataError(f"{path} is not a prepared dataset split: it has no {e} entry") from None
     x = x.float().div_(255.0)
     if channels is not None and channels != x.shape[1]:
         if x.shape[1] != 1:

@@ -88,5 +88,9 @@ def load_model(path: str | Path, map_location: str = "cpu") -> tuple[ImageClassi
         model = build_model(spec.pop("arch"), **spec)
         model.load_state_dict(ckpt["state_dict"])
     except (ConfigError, KeyError, RuntimeError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path} does not fit its recorded model: {e}") from None
+        lines = [line.strip() for line in str(e).splitlines()[1:] if line.strip()] or [str(e)]
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise CheckpointError(
+            f"checkpoint {path} does not fit its recorded model: {lines[0].rstrip('.')}{more}"
+        ) from None
     return model, ckpt

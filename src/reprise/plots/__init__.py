@@ -19,13 +19,25 @@ import seaborn as sns  # noqa: E402
 from reprise.io import atomic_path  # noqa: E402
 
 DEFAULTS = {"formats": ["png", "pdf"], "dpi": 150, "context": "paper"}
+# No time stamps (nor a version string that a routine upgrade would change): a re-run writes
+# byte-identical files, so DVC and Snakemake see no change.
+METADATA = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+    "svg": {"Date": None, "Creator": None},
+}
 
 
 def use_style(options: dict | None = None) -> dict:
     opts = {**DEFAULTS, **(options or {})}
     sns.set_theme(context=opts["context"], style="whitegrid", palette="colorblind")
     plt.rcParams.update(
-        {"figure.dpi": opts["dpi"], "savefig.bbox": "tight", "axes.titleweight": "bold"}
+        {
+            "figure.dpi": opts["dpi"],
+            "savefig.bbox": "tight",
+            "axes.titleweight": "bold",
+            "svg.hashsalt": "reprise",  # stable element ids in SVG files
+        }
     )
     return opts
 
@@ -46,6 +58,6 @@ def save_figure(fig, paths: list[Path] | str | Path, options: dict | None = None
         )
     for path, fmt in zip(out, opts["formats"], strict=True):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=opts["dpi"])
+            fig.savefig(tmp, format=fmt, dpi=opts["dpi"], metadata=METADATA.get(fmt))
     plt.close(fig)
     return out

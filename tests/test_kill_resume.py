@@ -1,0 +1,148 @@
+"""The whole workflow SIGKILLed during a long step resumes to the same metrics.
+
+For each paper with a long loop: `snakemake` builds the paper's metrics at a tiny size in a
+project copy, and the whole process group is SIGKILLed at a seeded random moment while a
+long step runs (after a seeded number of its saves, plus a seeded fraction of one). Then
+`snakemake --unlock` and the same command again must give a metrics.json identical to an
+uninterrupted run's (built alongside), leave no truncated output that Snakemake considers
+complete, and the long step's log must say where it resumed. A paper joins with one entry
+in LONG_LOOPS: its tiny smoke overrides and how many saves each of its long steps makes.
+"""
+
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reprise.io import load_checkpoint
+from reprise.yamlconf import deep_merge
+from tests.conftest import copy_project, tiny_configfile
+from tests.test_rejection import TINY as REJECTION
+from tests.tiny_runs import SMALLEST
+
+MEM_LOOPS = ("random_labels", "te")  # memorization's sections with a training loop
+# paper -> (tiny smoke overrides, the saves each of its long steps makes: epochs, rounds, ...)
+LONG_LOOPS = {
+    "memorization": (deep_merge(SMALLEST, {s: {"train": {"epochs": 4}} for s in MEM_LOOPS}), 4),
+    "rejection": (deep_merge(REJECTION, {"runs": ["pgd_at_rr"], "train": {"epochs": 3}}), 3),
+}
+TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test within budget
+
+
+def _copy(dest: Path, paper: str, smoke: dict) -> list[str]:
+    """A project copy with only `paper` enabled; returns the snakemake command for its
+    metrics (one core: the uninterrupted twin runs alongside on the other)."""
+    tiny = tiny_configfile(copy_project(dest), paper, smoke)
+    snakemake = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tiny)]
+    return [*snakemake, "--", f"results/smoke/{paper}/metrics.json"]
+
+
+def _start(cmd, cwd):
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: snakemake and every job it runs
+    )
+
+
+def _finish(proc, what):
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, f"{what} failed:\n{out[-3000:]}"
+
+
+def _saves(state: Path) -> int | None:
+    try:
+        return load_checkpoint(state)["state"].get("epoch")
+    except Exception:  # not there yet, or replaced while read
+        return None
+
+
+def _kill_during_long_step(proc, results: Path, saves: int, rng: random.Random) -> Path:
+    """SIGKILL the process group once a long step has made a seeded number (2..saves-1) of
+    its saves, a seeded fraction of an epoch later; return that step's resume state. A step
+    whose saves went by too fast to see is passed over for the next one."""
+    target, fraction = rng.randint(2, saves - 1), rng.uniform(0.0, 0.5)
+    deadline = time.monotonic() + 400
+    seen: dict[Path, dict[int, float]] = {}  # state -> save count -> when first seen
+    while True:
+        assert proc.poll() is None, "snakemake ended before a long step was seen mid-loop"
+        assert time.monotonic() < deadline, "no long step was seen mid-loop in time"
+        for state in results.rglob("*.resume/state.pt"):
+            count = _saves(state)
+            if count is None:
+                continue
+            times = seen.setdefault(state, {})
+            times.setdefault(count, time.monotonic())
+            earlier = [c for c in times if c < count]
+            if target <= count < saves and earlier:
+                first = min(earlier)
+                epoch = (times[count] - times[first]) / (count - first)
+                time.sleep(fraction * epoch)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return state
+        time.sleep(0.01)
+
+
+def _incomplete(project: Path) -> set[Path]:
+    marks = project / ".snakemake" / "incomplete"
+    names = [p.name for p in marks.iterdir()] if marks.is_dir() else []
+    return {project / base64.b64decode(n.replace("_", "/")).decode() for n in names}
+
+
+def _readable(path: Path) -> None:
+    """Raises if `path` (an output Snakemake considers complete) is cut off."""
+    suffix = path.suffix
+    if suffix == ".json":
+        json.loads(path.read_text())
+    elif suffix == ".parquet":
+        pd.read_parquet(path)
+    elif suffix == ".csv":
+        pd.read_csv(path)
+    elif suffix == ".pt":
+        load_checkpoint(path)
+    assert path.stat().st_size > 0, path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", TRIALS)
+@pytest.mark.parametrize("paper", sorted(LONG_LOOPS))
+def test_workflow_killed_during_a_long_step_resumes_to_identical_metrics(tmp_path, paper, seed):
+    smoke, saves = LONG_LOOPS[paper]
+    whole_dir, killed_dir = tmp_path / "whole", tmp_path / "killed"
+    whole_cmd, cmd = _copy(whole_dir, paper, smoke), _copy(killed_dir, paper, smoke)
+    whole = _start(whole_cmd, whole_dir)  # the uninterrupted run, alongside
+
+    results = killed_dir / "results" / "smoke" / paper
+    state = _kill_during_long_step(_start(cmd, killed_dir), results, saves, random.Random(seed))
+    assert state.exists(), "the kill did not land during the long step"
+    incomplete = _incomplete(killed_dir)
+    for path in results.rglob("*"):
+        skip = ".resume" in str(path) or path.suffix == ".log" or path.name.startswith(".")
+        if path.is_file() and not skip and path not in incomplete:
+            _readable(path)
+
+    unlock = _start([*cmd[:-2], "--unlock"], killed_dir)
+    _finish(unlock, "snakemake --unlock")
+    _finish(_start(cmd, killed_dir), "the re-run after the kill")
+    _finish(whole, "the uninterrupted run")
+
+    metrics = f"results/smoke/{paper}/metrics.json"
+    assert (killed_dir / metrics).read_bytes() == (whole_dir / metrics).read_bytes()
+    resumed = f"resumed from {state.relative_to(killed_dir)}"
+    logs = [p.read_text() for p in (results / "logs").rglob("*.log")]
+    assert any(resumed in text for text in logs), f"no step log says {resumed!r}"
+    assert not state.parent.exists(), "the resume state outlived its step"
