@@ -257,3 +257,16 @@ def test_snakemake_builds_the_rejection_dag_end_to_end_at_tiny_size(project_copy
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in ("rr-auc-pgd", "rr-ccat", "rr-corruptions"):
         assert f"**{claim}**" in report
+
+
+def test_corruption_table_without_any_corruption_auc_is_empty_not_an_error():
+    """One tiny corrupted split can have too few wrong inputs for an AUC (it was a KeyError)."""
+    scores = pd.concat(
+        [model_rows("corruption", "fog-1", [0.9, 0.8], [0.9, 0.8], [True, True], source="fog")],
+        ignore_index=True,
+    )
+    detection = analysis.detection_table(scores)
+    assert detection["auc"].isna().all()  # no wrong input: no AUC
+    columns = ["backbone", "run", "input", "source", "score", "split", "tpr", "acc_accepted"]
+    table = analysis.corruption_table(detection, pd.DataFrame(columns=columns), 0.95)
+    assert table.empty and {"corruption", "severity"} <= set(table.columns)

@@ -153,6 +153,8 @@ def corruption_table(detection: pd.DataFrame, acceptance: pd.DataFrame, tpr) -> 
     table = table.add_prefix("auc_").reset_index()
     accepted = acc.pivot_table(index=index, columns="score", values="acc_accepted")
     table = table.merge(accepted.add_prefix("acc_accepted_").reset_index(), on=index)
+    if table.empty:  # no corrupted split had enough correct and wrong inputs for an AUC
+        return table.assign(corruption=pd.Series(dtype=str), severity=pd.Series(dtype=int))
     parts = table["input"].str.rsplit("-", n=1, expand=True)
     table.insert(3, "corruption", parts[0])
     table.insert(4, "severity", parts[1].astype(int))
