@@ -138,7 +138,7 @@ ROWS = [
     ),
     (
         "config-unknown-paper",
-        ["validate", "--set", "papers=[poisoning]"],
+        ["validate", "--set", "papers=[nosuchpaper]"],
         f"not implemented in this checkout; implemented: {IMPLEMENTED}",
     ),
     ("config-not-a-paper", ["validate", "--set", "papers=[nope]"], f"implemented: {IMPLEMENTED}"),

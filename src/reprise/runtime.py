@@ -71,6 +71,7 @@ def progress(iterable=None, **kwargs):
     kwargs.setdefault("file", sys.stderr)
     kwargs.setdefault("mininterval", 1.0 if sys.stderr.isatty() else 10.0)
     kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("delay", 2.0)  # no bar for a loop that ends (or fails) at once
     return tqdm(iterable, **kwargs)
 
 
