@@ -8,6 +8,7 @@ train_te (one run × dataset) -> attack_te (per dataset: best and final checkpoi
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pandas as pd
 
@@ -124,7 +125,7 @@ def attack_te(params, inputs, outputs, rt):
 
     evaluation = dict(params["te"]["evaluation"])
     test = load_data(inputs["test"], params.get("data"), evaluation.pop("test_size", None))
-    accel = rt.accel(**params.get("accel", {}))
+    accel = replace(rt.accel(**params.get("accel", {})), bf16=False)  # final numbers: fp32
     attacks = {k: PGD.from_config(v) for k, v in evaluation.items()}
     rows = []
     for path in inputs["models"]:
@@ -156,7 +157,7 @@ def complexity_(params, inputs, outputs, rt):
     from reprise.training.recipe import load_data
 
     section = params["complexity"]
-    accel = rt.accel(**params.get("accel", {}))
+    accel = replace(rt.accel(**params.get("accel", {})), bf16=False)  # measures: fp32
     attack = PGD.from_config(section["attack"])
     rows = []
     for path in inputs["models"]:
