@@ -16,8 +16,17 @@ from reprise.config import Config
 from reprise.errors import ConfigError
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
+# A claim's `kind` (config, default "paper"): what its verdict speaks for. "ground_truth": the
+# analysis recovers what a simulator built in (a test of the analysis, not of the paper's
+# physics); "sanity": holds by construction, shown but not counted among the verdicts.
+KINDS = {
+    "paper": "The papers' claims",
+    "ground_truth": "Analysis recovers the simulated ground truth",
+    "sanity": "Sanity checks (hold by construction; not counted among the verdicts)",
+}
 COLUMNS = [
     "paper",
+    "kind",
     "claim_id",
     "claim",
     "metric",
@@ -109,6 +118,7 @@ def claims_table(cfg: Config, results_root: str | Path = "results", scale: str |
             rows.append(
                 {
                     "paper": paper,
+                    "kind": c.get("kind", "paper"),
                     "claim_id": c["id"],
                     "claim": c["claim"],
                     "metric": c["metric"],
@@ -129,26 +139,32 @@ def _fmt(x) -> str:
 
 
 def summary(df) -> str:
-    counts = df["verdict"].value_counts()
+    """Verdict counts, sanity checks left out."""
+    counts = df.loc[df["kind"] != "sanity", "verdict"].value_counts()
     return ", ".join(f"{counts.get(v, 0)} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_RUN))
 
 
 def to_markdown(df, scale: str, figures: dict[str, list[str]], report_dir: Path) -> str:
     """REPORT.md: one row a claim, then each paper's figures (links relative to the report)."""
-    lines = [
-        f"# reprise claims report — scale `{scale}`",
-        "",
-        f"{len(df)} claims: {summary(df)}.",
-        "",
-        "| paper | claim | metric | paper value | source | criterion | reproduced | verdict |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in df.itertuples():
-        verdict = r.verdict + (f" ({r.note})" if r.note else "")
-        lines.append(
-            f"| {r.paper} | **{r.claim_id}**: {r.claim} | `{r.metric}` | {_fmt(r.paper_value)} "
-            f"| {r.source} | {r.criterion} | {_fmt(r.reproduced_value)} | {verdict} |"
-        )
+    counted = int((df["kind"] != "sanity").sum())
+    lines = [f"# reprise claims report — scale `{scale}`", "", f"{counted} claims: {summary(df)}."]
+    for kind, title in KINDS.items():
+        rows = df[df["kind"] == kind]
+        if kind != "paper" and not len(rows):
+            continue
+        lines += [
+            *([] if kind == "paper" else ["", f"## {title}"]),
+            "",
+            "| paper | claim | metric | paper value | source | criterion | reproduced | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows.itertuples():
+            verdict = r.verdict + (f" ({r.note})" if r.note else "")
+            lines.append(
+                f"| {r.paper} | **{r.claim_id}**: {r.claim} | `{r.metric}` "
+                f"| {_fmt(r.paper_value)} | {r.source} | {r.criterion} "
+                f"| {_fmt(r.reproduced_value)} | {verdict} |"
+            )
     for paper, paths in figures.items():
         pngs = [Path(p) for p in paths if str(p).endswith(".png")]
         if not pngs:
@@ -172,11 +188,11 @@ def to_terminal(df) -> str:
     for r in df.itertuples():
         cells = [
             r.paper,
-            r.claim_id,
+            r.claim_id + {"ground_truth": " [sim]", "sanity": " [sanity]"}.get(r.kind, ""),
             _fmt(r.paper_value),
             _fmt(r.reproduced_value),
             r.verdict + (f" ({r.note})" if r.note else ""),
         ]
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(cells, width.values(), strict=True)))
-    lines.append(f"\n{len(df)} claims: {summary(df)}")
+    lines.append(f"\n{int((df['kind'] != 'sanity').sum())} claims: {summary(df)}")
     return "\n".join(lines)
