@@ -61,3 +61,17 @@ def test_markdown_links_figures_relative_to_the_report(tmp_path):
     assert "a.pdf" not in md
     assert "| memorization | **pgd-at-memorizes-random-labels**" in md
     assert f"{len(df)} claims: 0 reproduced, 0 not reproduced, {len(df)} not run." in md
+
+
+def test_report_groups_by_kind_and_leaves_sanity_checks_out_of_the_counts(tmp_path):
+    cfg = validated_config({**load_yaml("config/config.yaml"), "papers": ["rejection"]})
+    metrics = tmp_path / "smoke" / "rejection" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"pgd_at_auc_tcon_gain_pgd": 0.2}))
+    df = claims.claims_table(cfg, tmp_path)
+    assert df.set_index("claim_id").loc["tcon-oracle", "kind"] == "sanity"
+    md = claims.to_markdown(df, "smoke", {}, tmp_path / "smoke")
+    counted = len(df) - 1
+    assert f"{counted} claims: 0 reproduced, 0 not reproduced, {counted} not run." in md
+    sanity = md.index("## Sanity checks")
+    assert md.index("**tcon-oracle**") > sanity > md.index("**rr-auc-pgd**")
