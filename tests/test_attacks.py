@@ -232,3 +232,40 @@ def test_cw_from_config():
     for bad, match in [({"distance": "l1"}, "cw.distance"), ({"c": 1}, "cw:")]:
         with pytest.raises(ConfigError, match=match):
             CW.from_config(bad)
+
+
+def test_momentum_pgd_keeps_only_improving_steps_and_stops_inside_the_ball():
+    """CCAT's attack: an objective whose maximum (0.3) lies inside the ball is found there;
+    fixed sign steps would keep jumping around it, and never reach a worse point than x."""
+    from reprise.attacks.backtracking import momentum_pgd
+
+    x = torch.full((3, 1, 2, 2), 0.2)
+
+    def loss(logits, y):
+        return -((logits - 0.3) ** 2).sum(1)
+
+    model = torch.nn.Flatten()
+    x_adv = momentum_pgd(
+        model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=30, loss=loss
+    )
+    assert (x_adv - 0.3).abs().max() < 0.01
+    plain = pgd(
+        model,
+        x,
+        torch.zeros(3, dtype=torch.long),
+        eps=0.5,
+        step_size=0.07,
+        steps=30,
+        loss=loss,
+        random_start=False,
+    )
+    assert (plain - 0.3).abs().max() > 0.01  # the plain sign steps oscillate
+    # on a trained model: inside the box, and the objective never below the start's
+    m, test = trained_small_cnn(), digits("test")
+    xb, yb = test.x[:32], test.y[:32]
+    from reprise.training.methods import wrong_class_confidence
+
+    out = momentum_pgd(m, xb, yb, eps=0.2, step_size=0.05, steps=5, loss=wrong_class_confidence)
+    assert (out - xb).abs().max() <= 0.2 + 1e-6 and out.min() >= 0 and out.max() <= 1
+    with torch.no_grad():
+        assert torch.all(wrong_class_confidence(m(out), yb) >= wrong_class_confidence(m(xb), yb))

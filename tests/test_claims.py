@@ -84,3 +84,17 @@ def test_step_seconds_sums_the_steps_done_lines(tmp_path):
     (logs / "c.log").write_text("Traceback\n")  # a failed step has no time
     assert report.step_seconds(tmp_path, "smoke", "p") == 3.5
     assert report.step_seconds(tmp_path, "smoke", "other") is None
+
+
+def test_report_groups_by_kind_and_leaves_sanity_checks_out_of_the_counts(tmp_path):
+    cfg = validated_config({**load_yaml("config/config.yaml"), "papers": ["rejection"]})
+    metrics = tmp_path / "smoke" / "rejection" / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"pgd_at_auc_tcon_gain_pgd": 0.2}))
+    df = claims.claims_table(cfg, tmp_path)
+    assert df.set_index("claim_id").loc["tcon-oracle", "kind"] == "sanity"
+    md = report.to_markdown(df, cfg, {}, tmp_path / "smoke")
+    counted = len(df) - 1
+    assert f"| [rejection](#rejection) | 0 | 0 | {counted} |" in md  # the summary row
+    sanity = md.index("### Sanity checks")
+    assert md.index("`tcon-oracle`") > sanity > md.index("`rr-auc-pgd`")

@@ -51,6 +51,59 @@ def test_rr_loss_and_rectified_confidence_match_hand_computed_values():
     assert torch.any(free.grad[1] != 0)
 
 
+# Ops CUDA autocast refuses to run ("unsafe to autocast", aten/src/ATen/autocast_mode.cpp's
+# banned list). CPU autocast lets them through, so a CPU test has to look for them itself.
+AUTOCAST_REFUSED = {"binary_cross_entropy"}
+
+
+class RefusedUnderAutocast(torch.overrides.TorchFunctionMode):
+    """Records every refused op that runs while (CPU) autocast is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in AUTOCAST_REFUSED and torch.is_autocast_enabled("cpu"):
+            self.seen.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_refused_op_detector_sees_a_bare_bce_under_autocast():
+    p, t = torch.rand(4), torch.rand(4)
+    with RefusedUnderAutocast() as mode, torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.nn.functional.binary_cross_entropy(p, t)
+    assert mode.seen == ["binary_cross_entropy"]
+
+
+@pytest.mark.parametrize("run", ["pgd_at_rr", "trades_rr", "ccat_rr"])
+def test_rr_training_and_adaptive_attacks_run_no_op_autocast_refuses(run):
+    """bf16 autocast is on for every CUDA step: the RR loss and the adaptive PGD must not
+    call an op CUDA autocast refuses (they did: F.binary_cross_entropy)."""
+    from reprise.models import build_model
+    from reprise.papers.rejection.scoring import make_attack
+    from reprise.papers.rejection.steps import make_method
+    from reprise.training.methods import Batch
+
+    torch.manual_seed(0)
+    head = {"hidden": None, "bn": True}
+    model = build_model("small_cnn", 3, aux_head=head, width=0.25, in_channels=1)
+    attack = {"eps": 0.2, "step_size": 0.1, "steps": 2}
+    params = {
+        "rr": {"lambda": 1.0, "stop_gradient": True},
+        "attack": attack,
+        "methods": {"trades": {"beta": 6.0}, "ccat": {"rho": 1.0, "ratio": 1.0, "attack": attack}},
+    }
+    method = make_method(parse_run(run)[0], True, params)
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    adaptive = {"lambda": 1.0, "pgd": attack}
+    with RefusedUnderAutocast() as mode, torch.autocast("cpu", dtype=torch.bfloat16):
+        method.loss(model, Batch(x, y, torch.arange(6), 0)).backward()
+        for target in ("con", "rcon"):
+            make_attack("adaptive_pgd", adaptive, 3, target)(model, x, y)
+    assert mode.seen == []
+
+
 def test_parse_run_names():
     assert parse_run("trades_rr") == ("trades", True)
     assert parse_run("ccat") == ("ccat", False)

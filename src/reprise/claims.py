@@ -15,8 +15,17 @@ from reprise.config import Config
 from reprise.errors import ConfigError
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
+# A claim's `kind` (config, default "paper"): what its verdict speaks for. "ground_truth": the
+# analysis recovers what a simulator built in (a test of the analysis, not of the paper's
+# physics); "sanity": holds by construction, shown but not counted among the verdicts.
+KINDS = {
+    "paper": "The papers' claims",
+    "ground_truth": "Analysis recovers the simulated ground truth",
+    "sanity": "Sanity checks (hold by construction; not counted among the verdicts)",
+}
 COLUMNS = [
     "paper",
+    "kind",
     "claim_id",
     "claim",
     "metric",
@@ -112,6 +121,7 @@ def claims_table(cfg: Config, results_root: str | Path = "results", scale: str |
             rows.append(
                 {
                     "paper": paper,
+                    "kind": c.get("kind", "paper"),
                     "claim_id": c["id"],
                     "claim": c["claim"],
                     "metric": c["metric"],

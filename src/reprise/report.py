@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from reprise.claims import NOT_REPRODUCED, NOT_RUN, REPRODUCED
+from reprise.claims import KINDS, NOT_REPRODUCED, NOT_RUN, REPRODUCED
 from reprise.config import Config
 
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_RUN)
@@ -38,7 +38,8 @@ def step_seconds(results_root: str | Path, scale: str, paper: str) -> float | No
 
 
 def counts(df) -> dict[str, int]:
-    c = df["verdict"].value_counts()
+    """Verdicts per kind, sanity checks (true by construction) left out."""
+    c = df.loc[df["kind"] != "sanity", "verdict"].value_counts()
     return {v: int(c.get(v, 0)) for v in VERDICTS}
 
 
@@ -88,15 +89,18 @@ def to_markdown(
 def _paper_section(paper: str, cfg: Config, df, paths: list[str], report_dir: Path) -> list[str]:
     pcfg = cfg.paper(paper)
     lines = ["", f"## {paper}", "", f"*{pcfg['title']}*", ""]
-    lines += [
-        "| claim | paper | ours | criterion | verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for r in df.itertuples():
-        lines.append(
-            f"| `{r.claim_id}` | {_fmt(r.paper_value)} | {_fmt(r.reproduced_value)} "
-            f"| {r.criterion or '—'} | {MARK[r.verdict]} {_verdict(r)} |"
-        )
+    for kind, title in KINDS.items():
+        rows = df[df["kind"] == kind]
+        if not len(rows):
+            continue
+        if kind != "paper":
+            lines += ["", f"### {title}", ""]
+        lines += ["| claim | paper | ours | criterion | verdict |", "|---|---|---|---|---|"]
+        for r in rows.itertuples():
+            lines.append(
+                f"| `{r.claim_id}` | {_fmt(r.paper_value)} | {_fmt(r.reproduced_value)} "
+                f"| {r.criterion or '—'} | {MARK[r.verdict]} {_verdict(r)} |"
+            )
     lines += ["", "<details><summary>The claims in full</summary>", ""]
     for r in df.itertuples():
         lines.append(f"- **{r.claim_id}**: {r.claim} (`{r.metric}`; {r.source})")
@@ -144,7 +148,13 @@ def to_terminal(df, colour: bool = False) -> str:
     terminal."""
     head = ["paper", "claim", "paper value", "ours", "verdict"]
     rows = [
-        [r.paper, r.claim_id, _fmt(r.paper_value), _fmt(r.reproduced_value), _verdict(r)]
+        [
+            r.paper,
+            r.claim_id + {"ground_truth": " [sim]", "sanity": " [sanity]"}.get(r.kind, ""),
+            _fmt(r.paper_value),
+            _fmt(r.reproduced_value),
+            _verdict(r),
+        ]
         for r in df.itertuples()
     ]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
@@ -159,7 +169,10 @@ def to_terminal(df, colour: bool = False) -> str:
     out = [line(head), "  ".join("-" * w for w in widths)]
     out += [line(cells, r.verdict) for cells, r in zip(rows, df.itertuples(), strict=True)]
     c = counts(df)
-    out.append(f"\n{len(df)} claims: " + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
+    counted = int((df["kind"] != "sanity").sum())
+    out.append(f"\n{counted} claims: " + ", ".join(f"{c[v]} {v}" for v in VERDICTS))
+    if counted < len(df):
+        out.append(f"(and {len(df) - counted} sanity checks, true by construction, not counted)")
     return "\n".join(out)
 
 
@@ -170,25 +183,27 @@ def to_html(df, scale: str) -> str:
     """The claims table as one HTML page, verdicts coloured (the Snakemake report embeds it)."""
     from html import escape
 
-    head = ["paper", "claim", "sentence", "paper value", "ours", "criterion", "verdict", "source"]
+    head = ["paper", "claim", "kind", "sentence", "paper value", "ours", "criterion", "verdict"]
     rows = []
     for r in df.itertuples():
-        cells = [r.paper, r.claim_id, r.claim, _fmt(r.paper_value), _fmt(r.reproduced_value)]
-        cells += [r.criterion or "—", _verdict(r), r.source]
+        cells = [r.paper, r.claim_id, r.kind, f"{r.claim} ({r.source})"]
+        cells += [_fmt(r.paper_value), _fmt(r.reproduced_value), r.criterion or "—", _verdict(r)]
         tds = "".join(
             f'<td style="background:{HTML_COLOUR[r.verdict]}">{escape(str(c))}</td>'
-            if i == 6
+            if i == 7
             else f"<td>{escape(str(c))}</td>"
             for i, c in enumerate(cells)
         )
         rows.append(f"<tr>{tds}</tr>")
     c = counts(df)
     summary = ", ".join(f"{c[v]} {v}" for v in VERDICTS)
+    counted = int((df["kind"] != "sanity").sum())
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>reprise claims</title>"
         "<style>table{border-collapse:collapse;font:13px sans-serif}"
         "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}</style></head><body>"
-        f"<h1>reprise claims — scale {escape(scale)}</h1><p>{len(df)} claims: {summary}</p>"
+        f"<h1>reprise claims — scale {escape(scale)}</h1><p>{counted} claims: {summary} "
+        "(sanity checks, true by construction, are listed but not counted)</p>"
         "<table><tr>"
         + "".join(f"<th>{h}</th>" for h in head)
         + "</tr>"

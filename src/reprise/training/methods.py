@@ -215,26 +215,43 @@ class CCAT(Method):
     train it: the attack maximises the confidence of the most likely wrong class, starting
     at x for a random half of the batch and at `radial_start` for the other,
     and the adversarial input's target is `ccat_target` (confident near x, uniform at the
-    ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). (Their attacks also use
-    momentum and backtracking; this runs the configured PGD, whose step size then decides
-    how far the perturbations from x get.)"""
+    ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). The attack is theirs:
+    sign steps with momentum, backtracking of the step size, only improving steps kept
+    (reprise.attacks.backtracking; `attack` gives ε, the initial step size and the steps)."""
 
     name = "ccat"
 
-    def __init__(self, attack: PGD, rho: float = 10.0, ratio: float = 1.0, hooks=()):
+    def __init__(
+        self,
+        attack: PGD,
+        rho: float = 10.0,
+        ratio: float = 1.0,
+        hooks=(),
+        momentum: float = 0.9,
+        backtrack: float = 1.5,
+    ):
         super().__init__(hooks)
         self.attack, self.rho, self.ratio = attack, rho, ratio
+        self.momentum, self.backtrack = momentum, backtrack
 
     def base_loss(self, model, batch):
+        from reprise.attacks.backtracking import momentum_pgd
+
         a = self.attack
         from_x = torch.rand(len(batch.x), device=batch.x.device) < 0.5
         x_init = radial_start(batch.x, a.eps, a.norm)
         x_init[from_x] = batch.x[from_x]
-        batch.x_adv = a(
+        batch.x_adv = momentum_pgd(
             model,
             batch.x,
             batch.y,
+            eps=a.eps,
+            step_size=a.step_size,
+            steps=a.steps,
+            norm=a.norm,
             loss=wrong_class_confidence,
+            momentum=self.momentum,
+            backtrack=self.backtrack,
             x_init=x_init,
             extra=self.attack_extra(batch),
         )
@@ -249,7 +266,13 @@ class CCAT(Method):
         return F.cross_entropy(logits, batch.y) + self.ratio * robust
 
     def own_config(self):
-        return {"attack": asdict(self.attack), "rho": self.rho, "ratio": self.ratio}
+        return {
+            "attack": asdict(self.attack),
+            "rho": self.rho,
+            "ratio": self.ratio,
+            "momentum": self.momentum,
+            "backtrack": self.backtrack,
+        }
 
 
 METHODS = {"standard": Standard, "pgd_at": PGDAT, "trades": TRADES, "ccat": CCAT}

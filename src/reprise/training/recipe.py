@@ -44,7 +44,7 @@ def build_method(
     hooks: Sequence[Hook] = (),
 ) -> Method:
     """The core method from its config: `attack` is the training PGD, `trades` holds beta,
-    `ccat` holds rho, ratio and CCAT's own attack."""
+    `ccat` holds rho, ratio, CCAT's own attack and optionally its momentum and backtrack."""
     if method == "standard":
         return Standard(hooks=list(hooks))
     if method == "pgd_at":
@@ -56,7 +56,9 @@ def build_method(
     if method == "ccat":
         if ccat is None:
             raise ConfigError("a CCAT run needs its settings (rho, ratio, attack)")
-        return CCAT(PGD.from_config(ccat["attack"]), ccat["rho"], ccat["ratio"], hooks=list(hooks))
+        extra = {k: ccat[k] for k in ("momentum", "backtrack") if k in ccat}
+        attack = PGD.from_config(ccat["attack"])
+        return CCAT(attack, ccat["rho"], ccat["ratio"], hooks=list(hooks), **extra)
     raise ConfigError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 

@@ -11,12 +11,16 @@ from reprise.papers.memorization import COMPLEXITY, TE_ATTACKS
 
 LABEL_KEYS = ["dataset", "method", "labels"]
 ACCURACIES = ["train_clean_acc", "train_robust_acc", "test_clean_acc", "test_robust_acc"]
+FULL_TEST = "test_clean_acc_full"
 
 
 def final_rows(histories: pd.DataFrame) -> pd.DataFrame:
-    """The last epoch of each random-label-experiment run."""
+    """The last epoch of each random-label-experiment run, with the clean accuracy on the
+    whole test split (`test_clean_acc_full`, measured after training; NaN if absent)."""
     last = histories.sort_values("epoch").groupby(LABEL_KEYS, sort=True).tail(1)
-    return last[LABEL_KEYS + ["epoch", *ACCURACIES, "grad_norm_sq"]].reset_index(drop=True)
+    last = last.reindex(columns=[*last.columns.drop(FULL_TEST, errors="ignore"), FULL_TEST])
+    cols = LABEL_KEYS + ["epoch", *ACCURACIES, FULL_TEST, "grad_norm_sq"]
+    return last[cols].reset_index(drop=True)
 
 
 def grad_statistics(histories: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@ that computes it from the evaluate step's tables. A dataset that did not run giv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -21,7 +22,8 @@ from reprise.papers.memorization import (
 ACCURACIES = {
     "train_robust_acc": "final PGD robust accuracy on the training set as trained (its labels)",
     "train_clean_acc": "final clean train accuracy",
-    "test_clean_acc": "final clean test accuracy",
+    "test_clean_acc": "final clean test accuracy (the monitor's test subset)",
+    "test_clean_acc_full": "final clean test accuracy on the whole test split",
     "test_robust_acc": "final PGD test accuracy",
 }
 
@@ -48,7 +50,8 @@ def final_accuracies(ds: str, t: Tables) -> dict:
     }
     for r in t.finals[t.finals["dataset"] == ds].itertuples():
         for acc in ACCURACIES:
-            out[f"{ds}_{r.method}_{r.labels}_{acc}"] = float(getattr(r, acc))
+            value = float(getattr(r, acc))
+            out[f"{ds}_{r.method}_{r.labels}_{acc}"] = None if math.isnan(value) else value
     return out
 
 

@@ -37,6 +37,14 @@ def rectified(con: torch.Tensor, aux_logit: torch.Tensor) -> torch.Tensor:
     return con * torch.sigmoid(aux_logit.float()).view(-1)
 
 
+def bce(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample BCE(p, target) in fp32 with autocast off: CUDA autocast refuses
+    F.binary_cross_entropy ("unsafe to autocast"), and a bf16 probability near 0 or 1 would
+    lose the log's precision anyway."""
+    with torch.autocast(p.device.type, enabled=False):
+        return F.binary_cross_entropy(p.float(), target.float(), reduction="none")
+
+
 def rr_loss(
     logits: torch.Tensor, aux_logit: torch.Tensor, y: torch.Tensor, stop_gradient: bool = True
 ) -> torch.Tensor:
@@ -44,7 +52,7 @@ def rr_loss(
     con, tcon, pred = confidences(logits, y)
     if stop_gradient:
         con = torch.where(pred == y, con.detach(), con)
-    return F.binary_cross_entropy(rectified(con, aux_logit), tcon.detach(), reduction="none")
+    return bce(rectified(con, aux_logit), tcon.detach())
 
 
 class RectifiedRejection(Hook):

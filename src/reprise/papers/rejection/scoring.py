@@ -33,7 +33,7 @@ from reprise.data.prepared import ImageData
 from reprise.errors import ConfigError
 from reprise.metrics.detectors import FeatureBaselines, energy
 from reprise.models.base import evaluating
-from reprise.papers.rejection.rr import confidences, has_rr_head, rectified
+from reprise.papers.rejection.rr import bce, confidences, has_rr_head, rectified
 from reprise.runtime import progress
 
 log = logging.getLogger("reprise")
@@ -53,7 +53,7 @@ def adaptive_bce(model, y, target: str, lam: float):
     def extra(out, x_adv):
         con, tcon, _ = confidences(out.logits, y)
         s = score_of(model, out, con, target)
-        return lam * F.binary_cross_entropy(s, tcon.detach(), reduction="none")
+        return lam * bce(s, tcon.detach())
 
     return extra
 

@@ -8,6 +8,7 @@ one entry, `runs` with one name), so editing one run retrains only that one.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pandas as pd
 
@@ -135,7 +136,9 @@ def score(params, inputs, outputs, rt):
     method, rr = parse_run(run)
     model, _ = load_model(inputs["model"])
     cfg = params["evaluation"]
-    accel = rt.accel(**params.get("accel", {}))
+    # Only training may use bf16: scores, thresholds and attacks run in fp32 (Con and R-Con
+    # from bf16 logits keep ~3 significant digits: AUC ties).
+    accel = replace(rt.accel(**params.get("accel", {})), bf16=False)
     model = accel.model(model)
     test = load_data(inputs["test"], params["data"], cfg["test_size"])
     corrupted = {
