@@ -339,3 +339,122 @@ def test_snakemake_builds_the_cecu2si2_dag_end_to_end_at_tiny_size(project_copy)
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in ("hybridisation-v-x", "inner-potential", "x-heavier-than-z", "z-pockets-3d"):
         assert f"**{claim}**" in report
+
+
+# --- files that cannot be right are refused before any fit (issue 23) -----------------------
+
+CUT_ATTRS = dict(
+    hv=121.0,
+    tilt=0.0,
+    azimuth=0.0,
+    work_function=4.5,
+    temperature=20.0,
+    energy_resolution=0.005,
+    angle_resolution=0.2,
+)
+
+
+def _refused(da, tmp_path, kind="cut") -> str:
+    path = tmp_path / "own.nc"
+    files.save(da, path)
+    with pytest.raises(DataError) as err:
+        files.load(path, kind)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and "\n" not in msg  # one line, naming the file
+    return msg
+
+
+def test_all_zero_counts_are_refused(tmp_path):
+    assert "all counts are zero" in _refused(_cut(**CUT_ATTRS) * 0, tmp_path)
+
+
+def test_negative_counts_are_refused(tmp_path):
+    da = _cut(**CUT_ATTRS)
+    da[2, 1] = -3.0
+    msg = _refused(da, tmp_path)
+    assert "1 pixels have negative counts" in msg and "expected counts ≥ 0" in msg
+
+
+def test_angles_in_radians_are_refused(tmp_path):
+    da = _cut(**CUT_ATTRS).assign_coords(angle=np.radians([-15.0, -5.0, 5.0, 15.0]))
+    msg = _refused(da, tmp_path)
+    assert "radians" in msg and "180/π" in msg
+
+
+def test_kinetic_energy_axis_is_refused_with_the_exact_conversion(tmp_path):
+    da = _cut(**CUT_ATTRS)
+    da = da.assign_coords(energy=da["energy"].values + 121.0 - 4.5)
+    msg = _refused(da, tmp_path)
+    assert "kinetic energy" in msg and "E_kin − 116.5 eV" in msg
+
+
+def test_fermi_level_outside_the_energy_window_is_refused(tmp_path):
+    da = _cut(**CUT_ATTRS).assign_coords(energy=np.linspace(-0.3, -0.05, 5))
+    assert "outside the energy window" in _refused(da, tmp_path)
+
+
+def test_nan_pixels_are_masked_with_a_warning_giving_their_number(tmp_path, caplog):
+    da = _cut(**CUT_ATTRS)
+    da[1, 1] = da[3, 2] = np.nan
+    files.save(da, tmp_path / "nan.nc")
+    with caplog.at_level("WARNING", logger="reprise"):
+        out = files.load(tmp_path / "nan.nc", "cut")
+    assert int(np.isnan(out.values).sum()) == 2
+    assert "2 of 20 pixels are NaN, masked" in caplog.text
+
+
+def test_cli_refuses_zero_counts_and_leaves_no_outputs(tmp_path, capsys):
+    files.save(_cut(**CUT_ATTRS) * 0, tmp_path / "cut.nc")
+    files.save(
+        xr.Dataset(
+            {"coefficients": (("hv", "power"), [[0.0, 0.0]])},
+            coords={"hv": [121.0], "power": [1, 0]},
+        ),
+        tmp_path / "fermi.nc",
+    )
+    argv = ["cecu2si2", "analyse", "--params", json.dumps(sections("analyse", tiny_params()))]
+    argv += ["--input", f"cut={tmp_path / 'cut.nc'}", "--input", f"fermi={tmp_path / 'fermi.nc'}"]
+    for n in ("spectra", "mdc", "edc", "bands"):
+        argv += ["--output", f"{n}={tmp_path / n}.out"]
+    assert main(argv) == 2
+    assert "all counts are zero" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.out"))
+
+
+# --- every documented gold format (issue 23) ------------------------------------------------
+
+
+def _gold(ef: float) -> xr.DataArray:
+    energy = np.arange(-0.05, 0.04, 0.001)
+    angle = np.linspace(-10.0, 10.0, 40)
+    edge = gold_edge(energy, ef, 0.008, 20.0, 2000.0, -1000.0, 20.0)
+    counts = np.random.default_rng(3).poisson(np.repeat(edge[:, None], angle.size, 1))
+    da = xr.DataArray(counts.astype(float), dims=("energy", "angle"))
+    da = da.assign_coords(energy=energy, angle=angle)
+    return da.assign_attrs(temperature=20.0, energy_resolution=0.008)
+
+
+@pytest.mark.parametrize("layout", ["energy-angle with an hv attr", "hv-energy-angle, one hv"])
+def test_every_documented_gold_format_calibrates(tmp_path, layout):
+    gold = _gold(0.004)
+    one_hv = layout.startswith("hv")
+    gold = gold.expand_dims(hv=[121.0]) if one_hv else gold.assign_attrs(hv=121.0)
+    files.save(gold, tmp_path / "gold.nc")
+    argv = [
+        "cecu2si2",
+        "calibrate",
+        "--params",
+        json.dumps({"calibration": {"channel_bin": 10, "degree": 2}}),
+    ]
+    argv += ["--input", f"gold={tmp_path / 'gold.nc'}"]
+    argv += [
+        "--output",
+        f"fermi={tmp_path / 'fermi.nc'}",
+        "--output",
+        f"edges={tmp_path / 'edges.csv'}",
+    ]
+    assert main(argv) == 0
+    fermi = files.load_dataset(tmp_path / "fermi.nc", ("coefficients",))
+    assert list(fermi["hv"].values) == [121.0]
+    ef = np.polyval(fermi["coefficients"].values[0], [-5.0, 0.0, 5.0])
+    assert np.allclose(ef, 0.004, atol=0.0005)
