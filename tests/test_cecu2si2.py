@@ -458,3 +458,45 @@ def test_every_documented_gold_format_calibrates(tmp_path, layout):
     assert list(fermi["hv"].values) == [121.0]
     ef = np.polyval(fermi["coefficients"].values[0], [-5.0, 0.0, 5.0])
     assert np.allclose(ef, 0.004, atol=0.0005)
+
+
+# --- figures of measured data: no truth (issue 23) ------------------------------------------
+
+
+def _figures_cuts(d, truth_text: str, out):
+    (d / "own_truth.json").write_text(truth_text)
+    inputs = {
+        n: d / f
+        for n, f in [
+            ("spectra", "cut_k.nc"),
+            ("mdc", "mdc.parquet"),
+            ("edc", "edc.parquet"),
+            ("bands", "bands.parquet"),
+            ("truth", "own_truth.json"),
+        ]
+    }
+    outputs = {n: [out / f"{n}.png"] for n in ("cuts", "edcs", "hybridisation")}
+    step_params = sections("figures_cuts", tiny_params()) | {
+        "plot": {"formats": ["png"], "dpi": 40}
+    }
+    STEPS["figures_cuts"].fn(step_params, inputs, outputs, Runtime())
+    return outputs
+
+
+def test_figures_draw_without_a_simulation_truth(tiny_run, tmp_path):
+    d, _ = tiny_run
+    for text in ("{}", ""):
+        outputs = _figures_cuts(d, text, tmp_path)
+        assert all(p[0].stat().st_size > 0 for p in outputs.values())
+
+
+def test_a_failing_figure_leaves_no_figure_file(tiny_run, tmp_path, monkeypatch):
+    from reprise.papers.cecu2si2 import figures
+
+    def broken(*a):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(figures, "hybridisation", broken)
+    with pytest.raises(RuntimeError):
+        _figures_cuts(tiny_run[0], "{}", tmp_path)
+    assert not list(tmp_path.glob("*.png"))
