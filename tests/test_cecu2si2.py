@@ -500,3 +500,15 @@ def test_a_failing_figure_leaves_no_figure_file(tiny_run, tmp_path, monkeypatch)
     with pytest.raises(RuntimeError):
         _figures_cuts(tiny_run[0], "{}", tmp_path)
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_fit_that_does_not_constrain_v_is_not_ok():
+    # points only on the bare parabola, far below the hybridisation bend: V is free
+    rng = np.random.default_rng(0)
+    energies = np.arange(-0.2, -0.1, 0.004)
+    q = np.sqrt((energies + 0.35) / 5.0) + rng.normal(0, 1e-3, energies.size)
+    points = pd.DataFrame({"q": q, "energy": energies, "q_err": 1e-3, "energy_err": np.nan})
+    fit = hybridisation.fit_band(
+        points, {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
+    )
+    assert not fit["fit_ok"] and fit["V_err"] > hybridisation.MAX_V_REL_ERR * fit["V"]
