@@ -512,3 +512,23 @@ def test_a_fit_that_does_not_constrain_v_is_not_ok():
         points, {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
     )
     assert not fit["fit_ok"] and fit["V_err"] > hybridisation.MAX_V_REL_ERR * fit["V"]
+
+
+def test_edc_window_is_chosen_from_the_data_on_the_flat_part_beyond_k_f(tiny_run):
+    # The steep part just inside k_F biases EDC peaks (issue 23); by default the window is
+    # the flat side of the MDC-at-E_F crossing: beyond k_F for the X electron band, inside
+    # it for the Z hole pockets. The config has no edc_q_range, so this is the data's choice.
+    d, _ = tiny_run
+    edc, truth = pd.read_parquet(d / "edc.parquet"), json.loads((d / "truth.json").read_text())
+    for band, beyond in (("x", True), ("z", False)):
+        q = edc.loc[edc["band"] == band, "q"]
+        kf = truth["bands"][band]["cut"]["k_F"]
+        assert len(q) >= 5
+        assert (q > kf).all() if beyond else (q < kf).all()
+
+
+def test_config_edc_q_range_overrides_the_data_window(tmp_path):
+    params = tiny_params(bands={"x": {"edc_q_range": [0.30, 0.36]}})
+    run_pipeline(params, tmp_path)
+    q = pd.read_parquet(tmp_path / "edc.parquet").query("band == 'x'")["q"]
+    assert q.min() >= 0.30 - 1e-9 and q.max() <= 0.36

@@ -69,7 +69,7 @@ def analyse(params, inputs, outputs, rt):
     cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
     ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
     mdc = dispersion.mdc_fits(ck, bands, crystal, cfg["mdc"])
-    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"])
+    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"], mdc)
     rows = []
     for name in bands:
         points = pd.concat(
