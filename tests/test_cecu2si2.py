@@ -532,3 +532,15 @@ def test_config_edc_q_range_overrides_the_data_window(tmp_path):
     run_pipeline(params, tmp_path)
     q = pd.read_parquet(tmp_path / "edc.parquet").query("band == 'x'")["q"]
     assert q.min() >= 0.30 - 1e-9 and q.max() <= 0.36
+
+
+def test_a_band_without_edc_peaks_is_fitted_from_its_mdc_peaks_without_error():
+    # no EDC window found: an empty EDC table (no rows) joins the MDC points
+    energies = np.arange(-0.2, -0.015, 0.004)
+    q = np.sqrt((energies + 0.04**2 / (0.005 - energies) + 0.35) / 5.0)
+    mdc = pd.DataFrame({"q": q, "energy": energies, "q_err": 1e-4, "energy_err": np.nan})
+    edc = pd.DataFrame(columns=["q", "energy", "energy_err", "q_err"])
+    fit = hybridisation.fit_band(
+        pd.concat([mdc, edc]), {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
+    )
+    assert fit["n_points"] == len(q)

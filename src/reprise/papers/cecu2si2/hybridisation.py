@@ -47,7 +47,8 @@ def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
     count as zero). cfg: V_guess, eps_f_guess, deep_energy (points below it seed the
     parabola). Returns values, errors, derived quantities and fit statistics; NaNs (and
     fit_ok False) when the points cannot determine the four parameters."""
-    p = points.dropna(subset=["q", "energy"])
+    # float columns: an empty table of EDC peaks concatenated with MDC peaks is of dtype object
+    p = points[["q", "energy", "q_err", "energy_err"]].astype(float).dropna(subset=["q", "energy"])
     q, e = p["q"].to_numpy(), p["energy"].to_numpy()
     sq = p["q_err"].fillna(0).to_numpy()
     se = p["energy_err"].fillna(0).to_numpy()
