@@ -339,3 +339,208 @@ def test_snakemake_builds_the_cecu2si2_dag_end_to_end_at_tiny_size(project_copy)
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in ("hybridisation-v-x", "inner-potential", "x-heavier-than-z", "z-pockets-3d"):
         assert f"**{claim}**" in report
+
+
+# --- files that cannot be right are refused before any fit (issue 23) -----------------------
+
+CUT_ATTRS = dict(
+    hv=121.0,
+    tilt=0.0,
+    azimuth=0.0,
+    work_function=4.5,
+    temperature=20.0,
+    energy_resolution=0.005,
+    angle_resolution=0.2,
+)
+
+
+def _refused(da, tmp_path, kind="cut") -> str:
+    path = tmp_path / "own.nc"
+    files.save(da, path)
+    with pytest.raises(DataError) as err:
+        files.load(path, kind)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and "\n" not in msg  # one line, naming the file
+    return msg
+
+
+def test_all_zero_counts_are_refused(tmp_path):
+    assert "all counts are zero" in _refused(_cut(**CUT_ATTRS) * 0, tmp_path)
+
+
+def test_negative_counts_are_refused(tmp_path):
+    da = _cut(**CUT_ATTRS)
+    da[2, 1] = -3.0
+    msg = _refused(da, tmp_path)
+    assert "1 pixels have negative counts" in msg and "expected counts ≥ 0" in msg
+
+
+def test_angles_in_radians_are_refused(tmp_path):
+    da = _cut(**CUT_ATTRS).assign_coords(angle=np.radians([-15.0, -5.0, 5.0, 15.0]))
+    msg = _refused(da, tmp_path)
+    assert "radians" in msg and "180/π" in msg
+
+
+def test_kinetic_energy_axis_is_refused_with_the_exact_conversion(tmp_path):
+    da = _cut(**CUT_ATTRS)
+    da = da.assign_coords(energy=da["energy"].values + 121.0 - 4.5)
+    msg = _refused(da, tmp_path)
+    assert "kinetic energy" in msg and "E_kin − 116.5 eV" in msg
+
+
+def test_fermi_level_outside_the_energy_window_is_refused(tmp_path):
+    da = _cut(**CUT_ATTRS).assign_coords(energy=np.linspace(-0.3, -0.05, 5))
+    assert "outside the energy window" in _refused(da, tmp_path)
+
+
+def test_nan_pixels_are_masked_with_a_warning_giving_their_number(tmp_path, caplog):
+    da = _cut(**CUT_ATTRS)
+    da[1, 1] = da[3, 2] = np.nan
+    files.save(da, tmp_path / "nan.nc")
+    with caplog.at_level("WARNING", logger="reprise"):
+        out = files.load(tmp_path / "nan.nc", "cut")
+    assert int(np.isnan(out.values).sum()) == 2
+    assert "2 of 20 pixels are NaN, masked" in caplog.text
+
+
+def test_cli_refuses_zero_counts_and_leaves_no_outputs(tmp_path, capsys):
+    files.save(_cut(**CUT_ATTRS) * 0, tmp_path / "cut.nc")
+    files.save(
+        xr.Dataset(
+            {"coefficients": (("hv", "power"), [[0.0, 0.0]])},
+            coords={"hv": [121.0], "power": [1, 0]},
+        ),
+        tmp_path / "fermi.nc",
+    )
+    argv = ["cecu2si2", "analyse", "--params", json.dumps(sections("analyse", tiny_params()))]
+    argv += ["--input", f"cut={tmp_path / 'cut.nc'}", "--input", f"fermi={tmp_path / 'fermi.nc'}"]
+    for n in ("spectra", "mdc", "edc", "bands"):
+        argv += ["--output", f"{n}={tmp_path / n}.out"]
+    assert main(argv) == 2
+    assert "all counts are zero" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.out"))
+
+
+# --- every documented gold format (issue 23) ------------------------------------------------
+
+
+def _gold(ef: float) -> xr.DataArray:
+    energy = np.arange(-0.05, 0.04, 0.001)
+    angle = np.linspace(-10.0, 10.0, 40)
+    edge = gold_edge(energy, ef, 0.008, 20.0, 2000.0, -1000.0, 20.0)
+    counts = np.random.default_rng(3).poisson(np.repeat(edge[:, None], angle.size, 1))
+    da = xr.DataArray(counts.astype(float), dims=("energy", "angle"))
+    da = da.assign_coords(energy=energy, angle=angle)
+    return da.assign_attrs(temperature=20.0, energy_resolution=0.008)
+
+
+@pytest.mark.parametrize("layout", ["energy-angle with an hv attr", "hv-energy-angle, one hv"])
+def test_every_documented_gold_format_calibrates(tmp_path, layout):
+    gold = _gold(0.004)
+    one_hv = layout.startswith("hv")
+    gold = gold.expand_dims(hv=[121.0]) if one_hv else gold.assign_attrs(hv=121.0)
+    files.save(gold, tmp_path / "gold.nc")
+    argv = [
+        "cecu2si2",
+        "calibrate",
+        "--params",
+        json.dumps({"calibration": {"channel_bin": 10, "degree": 2}}),
+    ]
+    argv += ["--input", f"gold={tmp_path / 'gold.nc'}"]
+    argv += [
+        "--output",
+        f"fermi={tmp_path / 'fermi.nc'}",
+        "--output",
+        f"edges={tmp_path / 'edges.csv'}",
+    ]
+    assert main(argv) == 0
+    fermi = files.load_dataset(tmp_path / "fermi.nc", ("coefficients",))
+    assert list(fermi["hv"].values) == [121.0]
+    ef = np.polyval(fermi["coefficients"].values[0], [-5.0, 0.0, 5.0])
+    assert np.allclose(ef, 0.004, atol=0.0005)
+
+
+# --- figures of measured data: no truth (issue 23) ------------------------------------------
+
+
+def _figures_cuts(d, truth_text: str, out):
+    (d / "own_truth.json").write_text(truth_text)
+    inputs = {
+        n: d / f
+        for n, f in [
+            ("spectra", "cut_k.nc"),
+            ("mdc", "mdc.parquet"),
+            ("edc", "edc.parquet"),
+            ("bands", "bands.parquet"),
+            ("truth", "own_truth.json"),
+        ]
+    }
+    outputs = {n: [out / f"{n}.png"] for n in ("cuts", "edcs", "hybridisation")}
+    step_params = sections("figures_cuts", tiny_params()) | {
+        "plot": {"formats": ["png"], "dpi": 40}
+    }
+    STEPS["figures_cuts"].fn(step_params, inputs, outputs, Runtime())
+    return outputs
+
+
+def test_figures_draw_without_a_simulation_truth(tiny_run, tmp_path):
+    d, _ = tiny_run
+    for text in ("{}", ""):
+        outputs = _figures_cuts(d, text, tmp_path)
+        assert all(p[0].stat().st_size > 0 for p in outputs.values())
+
+
+def test_a_failing_figure_leaves_no_figure_file(tiny_run, tmp_path, monkeypatch):
+    from reprise.papers.cecu2si2 import figures
+
+    def broken(*a):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(figures, "hybridisation", broken)
+    with pytest.raises(RuntimeError):
+        _figures_cuts(tiny_run[0], "{}", tmp_path)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_fit_that_does_not_constrain_v_is_not_ok():
+    # points only on the bare parabola, far below the hybridisation bend: V is free
+    rng = np.random.default_rng(0)
+    energies = np.arange(-0.2, -0.1, 0.004)
+    q = np.sqrt((energies + 0.35) / 5.0) + rng.normal(0, 1e-3, energies.size)
+    points = pd.DataFrame({"q": q, "energy": energies, "q_err": 1e-3, "energy_err": np.nan})
+    fit = hybridisation.fit_band(
+        points, {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
+    )
+    assert not fit["fit_ok"] and fit["V_err"] > hybridisation.MAX_V_REL_ERR * fit["V"]
+
+
+def test_edc_window_is_chosen_from_the_data_on_the_flat_part_beyond_k_f(tiny_run):
+    # The steep part just inside k_F biases EDC peaks (issue 23); by default the window is
+    # the flat side of the MDC-at-E_F crossing: beyond k_F for the X electron band, inside
+    # it for the Z hole pockets. The config has no edc_q_range, so this is the data's choice.
+    d, _ = tiny_run
+    edc, truth = pd.read_parquet(d / "edc.parquet"), json.loads((d / "truth.json").read_text())
+    for band, beyond in (("x", True), ("z", False)):
+        q = edc.loc[edc["band"] == band, "q"]
+        kf = truth["bands"][band]["cut"]["k_F"]
+        assert len(q) >= 5
+        assert (q > kf).all() if beyond else (q < kf).all()
+
+
+def test_config_edc_q_range_overrides_the_data_window(tmp_path):
+    params = tiny_params(bands={"x": {"edc_q_range": [0.30, 0.36]}})
+    run_pipeline(params, tmp_path)
+    q = pd.read_parquet(tmp_path / "edc.parquet").query("band == 'x'")["q"]
+    assert q.min() >= 0.30 - 1e-9 and q.max() <= 0.36
+
+
+def test_a_band_without_edc_peaks_is_fitted_from_its_mdc_peaks_without_error():
+    # no EDC window found: an empty EDC table (no rows) joins the MDC points
+    energies = np.arange(-0.2, -0.015, 0.004)
+    q = np.sqrt((energies + 0.04**2 / (0.005 - energies) + 0.35) / 5.0)
+    mdc = pd.DataFrame({"q": q, "energy": energies, "q_err": 1e-4, "energy_err": np.nan})
+    edc = pd.DataFrame(columns=["q", "energy", "energy_err", "q_err"])
+    fit = hybridisation.fit_band(
+        pd.concat([mdc, edc]), {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
+    )
+    assert fit["n_points"] == len(q)

@@ -138,9 +138,39 @@ def edc_model(temperature: float, fwhm: float):
     return model
 
 
-def edc_fits(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict) -> pd.DataFrame:
+def flat_window(
+    ck: xr.DataArray, centre: float, sign: int, mdc: pd.DataFrame, band: dict, cfg: dict
+) -> tuple[float, float]:
+    """The q window of a branch's flat part, beyond k_F, chosen from the data.
+
+    On the steep part (just inside k_F) an EDC at fixed q sums a band that disperses across
+    the k bin and the angle resolution, and the Fermi edge cuts off the part above E_F: the
+    peak sits deeper than E−(q). Beyond k_F the band is flat and the peak is unbiased.
+    The side is where the MDC peaks move as E rises to E_F; k_F is the peak of the MDC at
+    E_F (±k_BT), seeded by extrapolating the MDC peaks nearest E_F. NaNs if either fails."""
+    m = mdc[mdc["fit_ok"]].dropna(subset=["q", "energy"]).nlargest(6, "energy")
+    if len(m) < 3:
+        return (np.nan, np.nan)
+    slope, q0 = np.polyfit(m["energy"], m["q"], 1)  # q(E) near E_F, extrapolated to E = 0
+    energy, k = ck["energy"].values, ck["k"].values
+    at_ef = np.abs(energy) <= K_B * ck.attrs["temperature"]
+    lo, hi = branch_window(centre, sign, band["q_range"])
+    fit, ok = mdc_peak(
+        k, ck.values[at_ef].sum(axis=0), lo, hi, centre + sign * q0, band["width_guess"]
+    )
+    if not ok:
+        return (np.nan, np.nan)
+    kf, span, margin = sign * (fit["center"] - centre), cfg["q_span"], cfg["k_bin"]
+    lo, hi = (kf + margin, kf + margin + span) if slope > 0 else (kf - margin - span, kf - margin)
+    return (max(lo, band["q_range"][0], 0.0), min(hi, band["q_range"][1]))
+
+
+def edc_fits(
+    ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict, mdc: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Peak fits of EDCs at fixed q with edc_model. cfg: q_step, k_bin (Å⁻¹ summed per
-    EDC), energy_range (the fit window)."""
+    EDC), energy_range (the fit window), q_span (the flat part's width). The q window is a
+    band's edc_q_range if the config gives one, else the flat part from the MDC peaks."""
     a = ck.attrs
     k, energy = ck["k"].values, ck["energy"].values
     window = (energy >= cfg["energy_range"][0]) & (energy <= cfg["energy_range"][1])
@@ -150,7 +180,12 @@ def edc_fits(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict) -> pd.Data
     for name, b in bands.items():
         centre = band_center(crystal, b["center"], a["azimuth"])
         for sign in b["branches"]:
-            for q in np.arange(*b["edc_q_range"], cfg["q_step"]):
+            if "edc_q_range" in b:
+                q_window = b["edc_q_range"]
+            else:
+                m = mdc[(mdc["band"] == name) & (mdc["branch"] == sign)]
+                q_window = flat_window(ck, centre, sign, m, b, cfg)
+            for q in np.arange(*q_window, cfg["q_step"]) if np.isfinite(q_window).all() else []:
                 cols = np.abs(k - (centre + sign * q)) <= cfg["k_bin"] / 2
                 edc = ck.values[window][:, cols]
                 if not cols.any() or np.isnan(edc).any():
@@ -169,7 +204,8 @@ def edc_fits(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict) -> pd.Data
                         **peak_row(fit, ok, "energy"),
                     }
                 )
-    return pd.DataFrame(out)
+    columns = ["band", "branch", "q", "n_summed", *peak_row(Fit.failed(PEAK), False, "energy")]
+    return pd.DataFrame(out, columns=columns)  # no window found: no rows, same columns
 
 
 def peak_row(fit: Fit, ok: bool, position: str) -> dict:

@@ -77,6 +77,11 @@ def kz_map(ds, crystal):
     return fig
 
 
+def simulated(truth: dict | None, band: str, part: str):
+    """The simulation's truth for one band and measurement, or None for measured data."""
+    return ((truth or {}).get("bands") or {}).get(band, {}).get(part)
+
+
 def kf_vs_kz(kf, truth, crystal):
     """k_F against kz per band: flat for the quasi-2D X band, periodic for the Z pockets."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -91,7 +96,9 @@ def kf_vs_kz(kf, truth, crystal):
             color=COLORS[b],
             label=LABELS[b] + " (fit)",
         )
-        t = truth["bands"][b]["hv_scan"]
+        t = simulated(truth, b, "hv_scan")
+        if t is None:
+            continue  # own data: nothing to compare with
         ax.plot(
             [r["kz"] for r in t],
             [r["k_F"] for r in t],
@@ -221,7 +228,7 @@ def hybridisation(mdc, edc, fits, truth):
         f = fits.loc[b]
         q_all = np.concatenate([m["q"].dropna(), d["q"].dropna()])
         q = np.linspace(*(np.nanpercentile(q_all, [0, 100]) if len(q_all) else (0, 1)), 300)
-        true_cut = truth["bands"][b]["cut"]
+        true_cut = simulated(truth, b, "cut")
         for row, ylim in enumerate([(-0.2, 0.01), (-0.03, 0.01)]):
             ax = axes[row, col]
             ax.plot(m["q"], m["energy"], ".", ms=2, color=COLORS[b], label="MDC peaks")
@@ -239,7 +246,8 @@ def hybridisation(mdc, edc, fits, truth):
                 ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q) fit")
                 ax.plot(q, p[0] + p[1] * q**2, "--", color="gray", lw=0.8, label="ε_c (fit)")
                 ax.axhline(p[3], color="C1", ls=":", lw=0.8, label="ε_f (fit)")
-            ax.axvline(true_cut["k_F"], color="k", ls=":", lw=0.6, label="k_F (truth)")
+            if true_cut is not None:
+                ax.axvline(true_cut["k_F"], color="k", ls=":", lw=0.6, label="k_F (truth)")
             ax.axhline(0, color="gray", lw=0.5)
             ax.set(ylim=ylim, ylabel="E − E_F (eV)")
         title = LABELS[b]

@@ -14,6 +14,7 @@ that lacks a dimension or attribute its kind needs, naming every one that is mis
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,11 @@ from reprise.io import atomic_path
 
 ENGINE = "h5netcdf"
 VARIABLE = "intensity"
+KINETIC = 2.0  # eV: an energy axis this far from E_F is kinetic energy, not E − E_F
+MAX_ANGLE = 90.0  # deg: no analyser sees past the sample plane
+RADIANS = 1.6  # deg: a whole angle axis within ±π/2 ≈ ±1.6 is in radians, not degrees
+
+log = logging.getLogger("reprise")
 
 # What every momentum-resolved measurement carries: geometry, sample and instrument.
 ANALYSER = ("azimuth", "work_function", "temperature", "energy_resolution", "angle_resolution")
@@ -88,8 +94,56 @@ def check(da: xr.DataArray, kind: str, where: str) -> xr.DataArray:
     da = da.transpose(*dims).astype(float)
     for d in dims:
         axis = da[d].values
-        if axis.size < 2 or not np.all(np.diff(axis) > 0) or not np.isfinite(axis).all():
+        single = d == "hv" and kind == "gold" and axis.size == 1  # a gold at one photon energy
+        if (axis.size < 2 and not single) or not np.all(np.diff(axis) > 0):
             raise DataError(f"{where}: coordinate {d!r} must be finite and strictly increasing")
+        if not np.isfinite(axis).all():
+            raise DataError(f"{where}: coordinate {d!r} must be finite and strictly increasing")
+    return plausible(da, where)
+
+
+def plausible(da: xr.DataArray, where: str) -> xr.DataArray:
+    """Refuse what no fit can make right: no counts, negative counts, angles in radians, an
+    energy axis that is not E − E_F. NaN pixels stay NaN (every fit skips them), counted."""
+    counts = da.values
+    finite = np.isfinite(counts)
+    if not finite.any() or not np.any(counts[finite] > 0):
+        raise DataError(f"{where}: all counts are zero or missing (expected photoelectron counts)")
+    if np.any(counts[finite] < 0):
+        raise DataError(
+            f"{where}: {int(np.sum(counts[finite] < 0))} pixels have negative counts "
+            f"(min {counts[finite].min():g}); expected counts ≥ 0 (raw, not background-subtracted)"
+        )
+    if not finite.all():
+        log.warning("%s: %d of %d pixels are NaN, masked", where, (~finite).sum(), counts.size)
+    angle = da["angle"].values
+    if np.abs(angle).max() > MAX_ANGLE:
+        raise DataError(
+            f"{where}: angles reach {np.abs(angle).max():g} deg; expected |angle| ≤ 90 deg"
+        )
+    if np.abs(angle).max() <= RADIANS:
+        raise DataError(
+            f"{where}: angles span [{angle[0]:g}, {angle[-1]:g}], which looks like radians; "
+            "expected degrees (multiply by 180/π)"
+        )
+    energy = da["energy"].values
+    if energy[0] > KINETIC or energy[-1] < -KINETIC:
+        hv = da["hv"].values if "hv" in da.dims else np.array([da.attrs["hv"]])
+        w = da.attrs.get("work_function")
+        if hv.size > 1:  # an hν scan: the offset changes with each photon energy
+            offset = f"(hv − {w:g} eV) at each hv" if w is not None else "(hv − work_function)"
+        else:
+            offset = f"{hv[0] - w:g} eV" if w is not None else f"({hv[0]:g} eV − work_function)"
+        raise DataError(
+            f"{where}: the energy axis [{energy[0]:g}, {energy[-1]:g}] eV is far from E_F, "
+            f"like kinetic energy; expected E − E_F: energy = E_kin − (hv − work_function)"
+            f" = E_kin − {offset}"
+        )
+    if not energy[0] < 0 < energy[-1]:
+        raise DataError(
+            f"{where}: the Fermi level (energy 0) is outside the energy window "
+            f"[{energy[0]:g}, {energy[-1]:g}] eV; expected a window that contains E_F"
+        )
     return da
 
 

@@ -20,6 +20,7 @@ from reprise.papers.cecu2si2.model import hybridised
 
 PARAMS = ("e0", "b", "V", "eps_f")
 DERIVED = ("k_F", "v_F", "m_star")
+MAX_V_REL_ERR = 0.5  # a V known to worse than ±50% is not determined by the points
 
 
 def lower_band(q, e0, b, V, eps_f):
@@ -46,7 +47,8 @@ def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
     count as zero). cfg: V_guess, eps_f_guess, deep_energy (points below it seed the
     parabola). Returns values, errors, derived quantities and fit statistics; NaNs (and
     fit_ok False) when the points cannot determine the four parameters."""
-    p = points.dropna(subset=["q", "energy"])
+    # float columns: an empty table of EDC peaks concatenated with MDC peaks is of dtype object
+    p = points[["q", "energy", "q_err", "energy_err"]].astype(float).dropna(subset=["q", "energy"])
     q, e = p["q"].to_numpy(), p["energy"].to_numpy()
     sq = p["q_err"].fillna(0).to_numpy()
     se = p["energy_err"].fillna(0).to_numpy()
@@ -95,7 +97,10 @@ def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
         step[j] = h
         grad[:, j] = (derived(par + step) - derived(par - step)) / (2 * h)
     errors_d = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
-    ok = bool(np.all(np.isfinite(par)) and np.all(np.isfinite(errors)))
+    # Points that miss the band's bend (a window off the band, only the bare parabola) leave
+    # V free: a minimum exists but says nothing, so the fit is not ok.
+    constrained = errors[2] < MAX_V_REL_ERR * par[2]
+    ok = bool(np.all(np.isfinite(par)) and np.all(np.isfinite(errors)) and constrained)
     result |= dict(zip(PARAMS, par, strict=True)) | dict(zip(DERIVED, values_d, strict=True))
     result |= {f"{n}_err": v for n, v in zip(PARAMS, errors, strict=True)}
     result |= {f"{n}_err": v for n, v in zip(DERIVED, errors_d, strict=True)}

@@ -8,6 +8,7 @@ the top: each step imports what it needs."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -68,7 +69,7 @@ def analyse(params, inputs, outputs, rt):
     cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
     ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
     mdc = dispersion.mdc_fits(ck, bands, crystal, cfg["mdc"])
-    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"])
+    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"], mdc)
     rows = []
     for name in bands:
         points = pd.concat(
@@ -149,18 +150,21 @@ def evaluate(params, inputs, outputs, rt):
 def figures_maps(params, inputs, outputs, rt):
     """Fermi-surface map with the zone, k∥–kz map, k_F against kz."""
     from reprise.papers.cecu2si2 import figures, files
-    from reprise.plots import save_figure, use_style
+    from reprise.plots import use_style
 
     opts = use_style(params["plot"])
     crystal = params["crystal"]
     v0 = read_table(inputs["v0"]).iloc[0]
     surface = files.load_dataset(inputs["surface"], ("symmetrised",))
-    save_figure(figures.fermi_surface(surface, crystal, v0), outputs["fermi_surface"], opts)
     kzmap = files.load_dataset(inputs["kzmap"], ("intensity", "kz"))
-    save_figure(figures.kz_map(kzmap, crystal), outputs["kz_map"], opts)
-    truth = read_json(inputs["truth"])
-    kf = read_table(inputs["kf"])
-    save_figure(figures.kf_vs_kz(kf, truth, crystal), outputs["kf_vs_kz"], opts)
+    truth, kf = _truth(inputs), read_table(inputs["kf"])
+    _save_all(
+        outputs,
+        opts,
+        fermi_surface=lambda: figures.fermi_surface(surface, crystal, v0),
+        kz_map=lambda: figures.kz_map(kzmap, crystal),
+        kf_vs_kz=lambda: figures.kf_vs_kz(kf, truth, crystal),
+    )
 
 
 @STEPS.register(
@@ -171,14 +175,41 @@ def figures_maps(params, inputs, outputs, rt):
 def figures_cuts(params, inputs, outputs, rt):
     """The high-symmetry cut with MDC/EDC fits, FD-divided EDCs, hybridisation fits."""
     from reprise.papers.cecu2si2 import figures, files
-    from reprise.plots import save_figure, use_style
+    from reprise.plots import use_style
 
     opts = use_style(params["plot"])
     spectra = files.load_dataset(inputs["spectra"], ("intensity", "fd_divided"))
     mdc, edc, fits = (read_table(inputs[n]) for n in ("mdc", "edc", "bands"))
     bands, crystal = params["bands"], params["crystal"]
-    save_figure(figures.cuts(spectra, mdc, edc, bands, crystal), outputs["cuts"], opts)
-    save_figure(figures.edcs(spectra, edc, bands, crystal), outputs["edcs"], opts)
-    truth = read_json(inputs["truth"])
-    fig = figures.hybridisation(mdc, edc, fits, truth)
-    save_figure(fig, outputs["hybridisation"], opts)
+    truth = _truth(inputs)
+    _save_all(
+        outputs,
+        opts,
+        cuts=lambda: figures.cuts(spectra, mdc, edc, bands, crystal),
+        edcs=lambda: figures.edcs(spectra, edc, bands, crystal),
+        hybridisation=lambda: figures.hybridisation(mdc, edc, fits, truth),
+    )
+
+
+def _truth(inputs) -> dict:
+    """The simulation's truth; measured data has none (no input, or an empty file)."""
+    path = inputs.get("truth")
+    return read_json(path) if path and Path(path).is_file() and Path(path).stat().st_size else {}
+
+
+def _save_all(outputs, opts, **draw) -> None:
+    """Draw every figure first, then save: a figure that fails leaves no file behind."""
+    import matplotlib.pyplot as plt
+
+    from reprise.plots import save_figure
+
+    figs = {}
+    try:
+        for name, make in draw.items():
+            figs[name] = make()
+    except BaseException:
+        for fig in figs.values():
+            plt.close(fig)
+        raise
+    for name, fig in figs.items():
+        save_figure(fig, outputs[name], opts)
