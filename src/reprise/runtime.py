@@ -80,7 +80,9 @@ class Accel:
 
     Both pay off on a GPU; channels_last also measured 1.15-1.4x faster on this project's CPU
     for every model family (benchmarks/bench_core.py), so `auto` turns it on everywhere and
-    bf16 only on CUDA (CPU runs stay fp32 and bit-reproducible)."""
+    bf16 only on CUDA (CPU runs stay fp32 and bit-reproducible). `compile` (torch.compile,
+    inductor) stays off unless a config asks: on CPU, PGD-10 gained only 1.03-1.05x in CPU
+    time over eager channels_last (bench_core.py, 1 thread), less than a step's compile cost."""
 
     device: Any
     bf16: bool = False
