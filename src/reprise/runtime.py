@@ -82,7 +82,8 @@ class Accel:
     for every model family (benchmarks/bench_core.py), so `auto` turns it on everywhere and
     bf16 only on CUDA (CPU runs stay fp32 and bit-reproducible). `compile` (torch.compile,
     inductor) stays off unless a config asks: on CPU, PGD-10 gained only 1.03-1.05x in CPU
-    time over eager channels_last (bench_core.py, 1 thread), less than a step's compile cost."""
+    time over eager channels_last (bench_core.py, 1 thread; deterministic, equal to eager),
+    which does not pay for a cold compile in every step process."""
 
     device: Any
     bf16: bool = False
