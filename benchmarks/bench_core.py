@@ -6,7 +6,10 @@
 1. PGD-10 (L∞, CE, random start) throughput of reprise against torchattacks 3.5.1, in one
    process, on the same model, batch and inputs (default memory layout for both).
 2. reprise PGD-10 with channels_last against the default layout.
-3. Training throughput of a standard and a PGD-AT epoch (reprise.training.fit) for the small
+3. Achieved FLOP/s of PGD-10 and of a PGD-AT epoch (FLOPs counted once with
+   torch.utils.flop_counter.FlopCounterMode) as a fraction of the machine's measured peak: a
+   large fp32 matmul at the same thread count (bf16 on CUDA).
+4. Training throughput of a standard and a PGD-AT epoch (reprise.training.fit) for the small
    CNN and the narrow ResNet-18, default layout and channels_last.
 
 Timings alternate between the contenders round by round and report medians, so a noisy
@@ -92,6 +95,10 @@ def pgd_race(arch: str, batch: int, rounds: int, device) -> dict[str, float]:
         "torchattacks_cl": lambda: ta_cl(cl.batch(x), y),
         "reprise_cl": lambda: ATTACK(m_cl, cl.batch(x), y),
     }
+    # accel.compile: the same channels_last model through torch.compile (inductor)
+    comp = Accel(device, channels_last=True, compile=True)
+    m_comp = model_on(arch, comp)
+    contenders["reprise_cl_compiled"] = lambda: ATTACK(m_comp, cl.batch(x), y)
     if device.type == "cuda":
         fast = Accel(device, bf16=True, channels_last=True)
 
@@ -103,7 +110,8 @@ def pgd_race(arch: str, batch: int, rounds: int, device) -> dict[str, float]:
     return race(contenders, batch, rounds)
 
 
-def train_race(arch: str, method: str, n: int, batch: int, rounds: int, device):
+def train_epoch(arch: str, method: str, n: int, batch: int, accel: Accel):
+    """A zero-argument callable: one fit epoch of a fresh model on n random images."""
     g = torch.Generator().manual_seed(0)
     data = ImageData(
         torch.rand(n, 3, 32, 32, generator=g),
@@ -112,19 +120,24 @@ def train_race(arch: str, method: str, n: int, batch: int, rounds: int, device):
     )
     cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, monitor=Monitor(train_size=0))
 
-    def epoch(accel):
-        def run():
-            m = build_model(arch, 10, **MODELS[arch])
-            meth = Standard() if method == "standard" else PGDAT(ATTACK)
-            # fit's epoch progress bar (stderr) would interleave with the figures
-            with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()):
-                fit(m, meth, data, cfg, resume=Resume(Path(d)), accel=accel)
+    def run():
+        m = build_model(arch, 10, **MODELS[arch])
+        meth = Standard() if method == "standard" else PGDAT(ATTACK)
+        # fit's epoch progress bar (stderr) would interleave with the figures
+        with tempfile.TemporaryDirectory() as d, contextlib.redirect_stderr(io.StringIO()):
+            fit(m, meth, data, cfg, resume=Resume(Path(d)), accel=accel)
 
-        return run
+    return run
+
+
+def train_race(arch: str, method: str, n: int, batch: int, rounds: int, device):
+    def epoch(accel):
+        return train_epoch(arch, method, n, batch, accel)
 
     contenders = {
         "default": epoch(Accel(device)),
         "channels_last": epoch(Accel(device, channels_last=True)),
+        "cl_compiled": epoch(Accel(device, channels_last=True, compile=True)),
     }
     if device.type == "cuda":
         contenders["bf16_cl"] = epoch(Accel(device, bf16=True, channels_last=True))
@@ -142,7 +155,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per contender (median)")
     p.add_argument("--train-size", type=int, default=128, help="images per training epoch")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--only", choices=["pgd", "train"], help="run one of the two parts")
+    p.add_argument("--only", choices=["pgd", "train", "flops"], help="run one of the parts")
     args = p.parse_args()
     set_threads(args.threads)
     device = pick_device(args.device)
@@ -150,9 +163,11 @@ def main() -> None:
         f"device={device} threads={torch.get_num_threads()} batch={args.batch} "
         f"rounds={args.rounds} torch={torch.__version__}\n"
     )
-    if args.only != "train":
+    if args.only in (None, "pgd"):
         pgd_part(args, device)
-    if args.only != "pgd":
+    if args.only in (None, "flops"):
+        flops_part(args, device)
+    if args.only in (None, "train"):
         train_part(args, device)
 
 
@@ -169,8 +184,66 @@ def pgd_part(args, device) -> None:
                 "reprise channels_last/default": ("reprise_cl", "reprise"),
                 "reprise as configured (auto)/torchattacks": ("reprise_cl", "torchattacks"),
                 "reprise bf16+channels_last/fp32 default": ("reprise_bf16_cl", "reprise"),
+                "compiled/torchattacks (both channels_last)": (
+                    "reprise_cl_compiled",
+                    "torchattacks_cl",
+                ),
+                "compiled/eager (channels_last)": ("reprise_cl_compiled", "reprise_cl"),
             },
         )
+
+
+def peak_flops(device, n: int = 2048, reps: int = 5) -> float:
+    """The machine's measured peak: median FLOP/s of an n x n matmul (fp32 CPU, bf16 CUDA)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a, b = (torch.rand(n, n, device=device, dtype=dtype) for _ in range(2))
+    a @ b  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def counted_flops(f) -> int:
+    """FLOPs (matmul/conv, forward and backward) of one call of f."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        f()
+    return counter.get_total_flops()
+
+
+def flops_part(args, device) -> None:
+    """Achieved FLOP/s (counted FLOPs x median wall rate) as a fraction of the peak."""
+    peak = peak_flops(device)
+    fast = Accel(device, bf16=device.type == "cuda", channels_last=True)
+    kind = "bf16+channels_last" if fast.bf16 else "fp32 channels_last"
+    print(
+        f"\nFLOP fraction ({kind}; peak = {peak / 1e9:.1f} GFLOP/s, "
+        f"{'bf16' if fast.bf16 else 'fp32'} matmul 2048^3, {torch.get_num_threads()} threads)"
+    )
+    x = fast.batch(torch.rand(args.batch, 3, 32, 32))
+    y = torch.randint(0, 10, (args.batch,), device=device)
+    for arch in MODELS:
+        m = model_on(arch, fast)
+
+        def pgd(m=m):
+            with fast.autocast():
+                ATTACK(m, x, y)
+
+        at = train_epoch(arch, "pgd_at", args.train_size, args.batch, fast)
+        for name, f, images in (("PGD-10", pgd, args.batch), ("PGD-AT epoch", at, args.train_size)):
+            flops = counted_flops(f)
+            rate = race({name: f}, images, args.rounds)[name][0]  # images/s (wall)
+            achieved = flops / images * rate
+            print(
+                f"  {arch:10s} {name:13s} {flops / images / 1e6:8.1f} MFLOP/image "
+                f"{achieved / 1e9:7.2f} GFLOP/s = {achieved / peak:6.1%} of peak"
+            )
 
 
 def train_part(args, device) -> None:
@@ -183,6 +256,7 @@ def train_part(args, device) -> None:
                 r,
                 {
                     "channels_last/default": ("channels_last", "default"),
+                    "compiled/eager (channels_last)": ("cl_compiled", "channels_last"),
                     "bf16+channels_last/default": ("bf16_cl", "default"),
                 },
             )

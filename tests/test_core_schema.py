@@ -112,3 +112,23 @@ def test_aux_head_defaults_are_the_code_defaults():
     code = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     props = CORE["$defs"]["model"]["properties"]["aux_head"]["properties"]
     assert {k: v["default"] for k, v in props.items()} == code
+
+
+def test_accel_compile_key_is_accepted_and_off_changes_nothing():
+    import torch
+
+    from reprise.runtime import Accel
+
+    section = config.deep_merge(SECTION, {"accel": {"compile": False}})
+    config.check(section, PAPER, "config/papers/x.yaml")
+    assert Runtime().accel(**section["accel"]) == Runtime().accel(**SECTION["accel"])
+    assert Runtime().accel().compile is False  # the schema's default is the code's
+    outs = []
+    for accel in (Accel.cpu(), Accel(torch.device("cpu"), compile=False)):
+        torch.manual_seed(0)
+        model = accel.model(build_model("small_cnn", 10).eval())
+        assert model._compiled_call_impl is None  # nn.Module.compile was not called
+        x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+        torch.manual_seed(1)
+        outs.append(PGD(eps=8 / 255, step_size=2 / 255, steps=2)(model, x, y))
+    assert torch.equal(outs[0], outs[1])

@@ -81,11 +81,15 @@ class Accel:
 
     Both pay off on a GPU; channels_last also measured 1.15-1.4x faster on this project's CPU
     for every model family (benchmarks/bench_core.py), so `auto` turns it on everywhere and
-    bf16 only on CUDA (CPU runs stay fp32 and bit-reproducible)."""
+    bf16 only on CUDA (CPU runs stay fp32 and bit-reproducible). `compile` (torch.compile,
+    inductor) stays off unless a config asks: on CPU, PGD-10 gained only 1.03-1.05x in CPU
+    time over eager channels_last (bench_core.py, 1 thread; deterministic, equal to eager),
+    which does not pay for a cold compile in every step process."""
 
     device: Any
     bf16: bool = False
     channels_last: bool = False
+    compile: bool = False  # torch.compile (inductor) the model's forward; off by default
 
     @classmethod
     def cpu(cls) -> Accel:
@@ -99,7 +103,11 @@ class Accel:
         import torch
 
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
-        return model.to(self.device, memory_format=fmt)
+        model = model.to(self.device, memory_format=fmt)
+        if self.compile:
+            # in place (nn.Module.compile): state_dict keys and checkpoints stay unchanged
+            model.compile()
+        return model
 
     def batch(self, x):
         """An image batch on the device, in the model's memory layout."""
@@ -154,13 +162,17 @@ class Runtime:
     def device(self):
         return pick_device(self.device_name)
 
-    def accel(self, bf16: bool | str = "auto", channels_last: bool | str = "auto") -> Accel:
-        """The config's `bf16`/`channels_last` (true, false or "auto") for this device."""
+    def accel(
+        self, bf16: bool | str = "auto", channels_last: bool | str = "auto", compile: bool = False
+    ) -> Accel:
+        """The config's `bf16`/`channels_last` (true, false or "auto") for this device, and
+        `compile` (off unless asked: on CPU it did not pay, see benchmarks/bench_core.py)."""
         device = self.device
         return Accel(
             device,
             bf16=device.type == "cuda" if bf16 == "auto" else bool(bf16),
             channels_last=True if channels_last == "auto" else bool(channels_last),
+            compile=bool(compile),
         )
 
 
