@@ -45,7 +45,7 @@ def test_pipeline_runs_then_noop_then_only_figures_rerun(project_copy):
     tiny_config(project_copy)
     snakemake(project_copy)
     report = (project_copy / "results/smoke/REPORT.md").read_text()
-    assert f"| {PAPER} |" in report
+    assert f"| [{PAPER}](#{PAPER}) |" in report  # its row of the summary table
     assert (project_copy / "results/smoke/claims.parquet").is_file()
 
     t0 = time.perf_counter()
