@@ -17,7 +17,7 @@ from reprise.papers.libre.finetune import finetune, hinge, member_lr, noisy_copi
 from reprise.papers.libre.stacked import Members, member_parameters
 from reprise.resume import Resume
 
-NOISE = {"eps": "16/255", "min": 0.5, "max": 2.0, "blur_prob": 0.5,
+NOISE = {"eps": "16/255", "scale": [0.5, 2.0], "blur_prob": 0.5,
          "blur_kernels": [3], "blur_sigma": [0.5, 1.5]}  # fmt: skip
 FT = {"epochs": 2, "batch_size": 32, "lr": 0.05, "ft_lr": 0.005, "momentum": 0.9,
       "weight_decay": 1e-4, "noise": NOISE}  # fmt: skip

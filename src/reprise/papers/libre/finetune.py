@@ -46,9 +46,7 @@ def blur(noise: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
 
 def noisy_copies(x: torch.Tensor, cfg: dict) -> torch.Tensor:
     """Uniform (sometimes blurred) noise of a random magnitude on x, clipped to [0, 1]."""
-    eps = magnitude(cfg["eps"], "noise.eps") * float(
-        torch.empty(()).uniform_(cfg["min"], cfg["max"])
-    )
+    eps = magnitude(cfg["eps"], "noise.eps") * float(torch.empty(()).uniform_(*cfg["scale"]))
     noise = torch.empty_like(x).uniform_(-eps, eps)
     if float(torch.rand(())) < cfg["blur_prob"]:
         sizes = cfg["blur_kernels"]
