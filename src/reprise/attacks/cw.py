@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from reprise.attacks.pgd import Forward, forward, magnitude, margin
+from reprise.attacks.pgd import Forward, forward, from_section, margin
 from reprise.errors import ConfigError
 from reprise.models.base import evaluating
 
@@ -52,13 +52,7 @@ class CW:
 
     @classmethod
     def from_config(cls, cfg: dict) -> CW:
-        cfg = dict(cfg)
-        if cfg.get("eps") is not None:
-            cfg["eps"] = magnitude(cfg["eps"], "cw.eps")
-        try:
-            return cls(**cfg)
-        except TypeError as e:
-            raise ConfigError(f"cw: {e}") from None
+        return from_section(cls, cfg, "cw", ("eps",))
 
     def __call__(self, model, x, y, *, penalty: Penalty | None = None) -> torch.Tensor:
         return cw(model, x, y, penalty=penalty, **self.__dict__)

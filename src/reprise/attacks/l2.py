@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from reprise.attacks.pgd import LOSSES, magnitude, pgd
+from reprise.attacks.pgd import LOSSES, from_section, pgd
 from reprise.errors import ConfigError
 
 KINDS = ("fgsm", "bim", "pgd")
@@ -46,14 +46,7 @@ class L2Attack:
 
     @classmethod
     def from_config(cls, kind: str, cfg: dict) -> L2Attack:
-        cfg = dict(cfg)
-        for key in ("eps", "step_size"):
-            if key in cfg:
-                cfg[key] = magnitude(cfg[key], f"attack.{key}")
-        try:
-            return cls(kind=kind, **cfg)
-        except TypeError as e:
-            raise ConfigError(f"attack: {e}") from None
+        return from_section(cls, cfg, kind=kind)
 
     def __call__(self, model, x, y, *, extra=None) -> torch.Tensor:
         scale = l2_scale(x) if self.per_pixel else 1.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from reprise.attacks.pgd import LOSSES, Ball, Extra, LossFn, forward, magnitude
+from reprise.attacks.pgd import LOSSES, Ball, Extra, LossFn, forward, from_section
 from reprise.errors import ConfigError
 from reprise.models.base import evaluating
 
@@ -116,14 +116,7 @@ class MIM:
 
     @classmethod
     def from_config(cls, cfg: dict) -> MIM:
-        cfg = dict(cfg)
-        for key in ("eps", "step_size"):
-            if key in cfg:
-                cfg[key] = magnitude(cfg[key], f"attack.{key}")
-        try:
-            return cls(**cfg)
-        except TypeError as e:
-            raise ConfigError(f"attack: {e}") from None
+        return from_section(cls, cfg)
 
     def __call__(self, model, x, y, *, extra=None) -> torch.Tensor:
         return mim(model, x, y, extra=extra, **self.__dict__)

@@ -160,6 +160,20 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, **kw
     return pgd(model, x, y, eps=eps, step_size=eps, steps=1, random_start=False, **kw)
 
 
+def from_section(cls, cfg: dict, where: str = "attack", magnitudes=("eps", "step_size"), **fixed):
+    """An attack (a dataclass) from its config section, the magnitudes written as numbers or
+    fractions ("8/255"); an unknown key is one ConfigError naming the section. A magnitude
+    set to null stays None (an optional one, like CW's ε)."""
+    cfg = dict(cfg)
+    for key in magnitudes:
+        if cfg.get(key) is not None:
+            cfg[key] = magnitude(cfg[key], f"{where}.{key}")
+    try:
+        return cls(**fixed, **cfg)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
 def magnitude(value: float | int | str, name: str = "value") -> float:
     """A config magnitude: a number, or a fraction written as "8/255"."""
     if isinstance(value, bool):
@@ -201,14 +215,7 @@ class PGD:
 
     @classmethod
     def from_config(cls, cfg: dict) -> PGD:
-        cfg = dict(cfg)
-        for key in ("eps", "step_size"):
-            if key in cfg:
-                cfg[key] = magnitude(cfg[key], f"attack.{key}")
-        try:
-            return cls(**cfg)
-        except TypeError as e:
-            raise ConfigError(f"attack: {e}") from None
+        return from_section(cls, cfg)
 
     def __call__(self, model, x, y, *, extra=None, x_init=None, loss=None) -> torch.Tensor:
         kw = {**self.__dict__, "loss": loss or self.loss}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from reprise.attacks.pgd import LOSSES, Ball, forward, magnitude
+from reprise.attacks.pgd import LOSSES, Ball, forward, from_section
 from reprise.errors import ConfigError
 from reprise.models.base import evaluating
 
@@ -81,14 +81,7 @@ class SPSA:
 
     @classmethod
     def from_config(cls, cfg: dict) -> SPSA:
-        cfg = dict(cfg)
-        for key in ("eps", "delta"):
-            if key in cfg:
-                cfg[key] = magnitude(cfg[key], f"spsa.{key}")
-        try:
-            return cls(**cfg)
-        except TypeError as e:
-            raise ConfigError(f"spsa: {e}") from None
+        return from_section(cls, cfg, "spsa", ("eps", "delta"))
 
     def __call__(self, model, x, y, *, extra=None) -> torch.Tensor:
         if extra is not None:
