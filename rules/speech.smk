@@ -4,6 +4,7 @@ import yaml as _yaml
 
 SPEECH_CFG = _yaml.safe_load(open(Path(workflow.basedir) / "config" / "speech.yaml"))[SCALE]
 SPEECH_CORPUS = f"{DATA}/prepared/speech-{SCALE}"
+SPEECH_MODELS = SPEECH_CFG["models"]
 LIBRISPEECH = f"{DATA}/prepared/librispeech"
 LIBRISPEECH_SUBSETS = ["train-clean-100", "dev-clean", "test-clean"]
 
@@ -14,6 +15,7 @@ rule speech_corpus:
     params:
         sizes=json.dumps(SPEECH_CFG["sizes"], sort_keys=True),
         seed=SPEECH_CFG["seed"],
+        synth=json.dumps(SPEECH_CFG["synth"], sort_keys=True),
     log:
         f"{DATA}/logs/speech-corpus-{SCALE}.log",
     threads: 2
@@ -21,7 +23,50 @@ rule speech_corpus:
         CONDA_ENV
     shell:
         "python -m reprise.speech corpus --out {output:q} --sizes {params.sizes:q} "
-        "--seed {params.seed} --workers {threads} > {log} 2>&1"
+        "--seed {params.seed} --synth {params.synth:q} --workers {threads} > {log} 2>&1"
+
+
+def speech_model(name):
+    """The checkpoint of zoo model `name` (config/speech.yaml `models:`); a paper lists the
+    names it decodes, and papers that name the same model share one training job."""
+    if "{" not in name and name not in SPEECH_MODELS:
+        raise WorkflowError(
+            f"config/speech.yaml ({SCALE}): no model {name!r} in models; it has "
+            f"{', '.join(SPEECH_MODELS)}"
+        )
+    return f"{RESULTS}/speech/models/{name}.pt"
+
+
+def speech_model_config(name):
+    """The zoo model's speech config: the scale's `recipe`, section by section updated by the
+    model's own entries (JSON, for --config)."""
+    cfg = copy.deepcopy(SPEECH_CFG["recipe"])
+    for section, values in SPEECH_MODELS[name].items():
+        cfg.setdefault(section, {}).update(values)
+    return json.dumps(cfg, sort_keys=True)
+
+
+wildcard_constraints:
+    speech_model="|".join(SPEECH_MODELS),
+
+
+rule speech_model:
+    input:
+        corpus=SPEECH_CORPUS,
+    output:
+        model=speech_model("{speech_model}"),
+    params:
+        cfg=lambda wildcards: speech_model_config(wildcards.speech_model),
+    log:
+        f"{RESULTS}/speech/logs/model-{{speech_model}}.log",
+    threads: 1
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m reprise.speech train --corpus {input.corpus:q} --config {params.cfg:q} "
+        "--out {output.model:q} --threads {threads} > {log} 2>&1"
 
 
 # LibriSpeech (paper scale, optional): the official tarballs under <data>/raw/librispeech/,

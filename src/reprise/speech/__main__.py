@@ -1,8 +1,12 @@
 """Data steps of the speech core, for rules (no paper involved):
 
-    python -m reprise.speech corpus --out DIR --sizes JSON [--seed N] [--workers N]
+    python -m reprise.speech corpus --out DIR --sizes JSON [--seed N] [--workers N] [--synth JSON]
     python -m reprise.speech librispeech --raw DIR --out DIR [--subsets a,b] [--alignments DIR]
     python -m reprise.speech librispeech-fetch SUBSET --raw DIR
+    python -m reprise.speech train --corpus DIR --config JSON --out FILE [--threads N] [--seed N]
+
+`train` is the model zoo's one training job (rule speech_model): the papers that share a
+model configuration share its checkpoint. It resumes after a kill from `<out>.resume/`.
 
 Bad input stops with one line `reprise.speech: error: ...` and exit status 2.
 """
@@ -26,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--sizes", required=True, help='{"train": {"command": 200, ...}, ...}')
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--workers", type=int, default=1)
+    c.add_argument("--synth", default="{}", help='ranges, e.g. {"dictation_words": [10, 14]}')
     ls = sub.add_parser("librispeech", help="LibriSpeech tarballs -> manifest + audio")
     ls.add_argument("--raw", required=True, help="folder with the official .tar.gz files")
     ls.add_argument("--out", required=True)
@@ -34,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     lf = sub.add_parser("librispeech-fetch", help="download + verify one official tarball")
     lf.add_argument("subset")
     lf.add_argument("--raw", required=True)
+    t = sub.add_parser("train", help="train one transducer of the model zoo")
+    t.add_argument("--corpus", required=True, help="a corpus folder (manifest.parquet)")
+    t.add_argument("--config", required=True, help="speech config JSON (see train.DEFAULTS)")
+    t.add_argument("--out", required=True, help="the checkpoint to write (.pt)")
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = p.parse_args(argv)
     configure_logging()
     try:
@@ -46,7 +58,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise ReproError(f"--sizes is not valid JSON: {e}") from None
             if not isinstance(sizes, dict):
                 raise ReproError("--sizes must be a JSON object {split: {domain: count}}")
-            corpus.build(args.out, sizes, args.seed, workers=max(1, args.workers))
+            try:
+                synth = json.loads(args.synth)
+            except json.JSONDecodeError as e:
+                raise ReproError(f"--synth is not valid JSON: {e}") from None
+            if not isinstance(synth, dict):
+                raise ReproError("--synth must be a JSON object {range name: [low, high]}")
+            cfg = corpus.SynthConfig.from_dict(synth)
+            corpus.build(args.out, sizes, args.seed, cfg, workers=max(1, args.workers))
+        elif args.cmd == "train":
+            train_model(args)
         elif args.cmd == "librispeech":
             from reprise.speech import librispeech
 
@@ -59,6 +80,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reprise.speech: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def train_model(args) -> None:
+    """One zoo model: train with resume state beside the output, then write the bundle."""
+    from pathlib import Path
+
+    from reprise.io import check_writable, save_checkpoint
+    from reprise.resume import Resume, fingerprint, resume_dir
+    from reprise.runtime import Runtime
+    from reprise.speech import train
+
+    try:
+        cfg = json.loads(args.config)
+    except json.JSONDecodeError as e:
+        raise ReproError(f"--config is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict):
+        raise ReproError("--config must be a JSON object of speech config sections")
+    train.merge(cfg)  # unknown sections or keys stop here, before any work
+    out = Path(args.out)
+    manifest = Path(args.corpus) / "manifest.parquet"
+    if not manifest.is_file():
+        raise ReproError(f"--corpus {args.corpus}: no manifest.parquet (build it: speech_corpus)")
+    check_writable(out)
+    import torch  # noqa: F401  (before setup: it seeds the loaded torch)
+
+    resume = Resume(resume_dir(out), fingerprint(cfg, args.seed, [manifest]))
+    rt = Runtime(args.threads, args.seed, args.device, resume).setup()
+    bundle = train.train(args.corpus, cfg, resume=rt.resume, device=rt.device)
+    save_checkpoint(out, bundle)
+    rt.resume.clear()
 
 
 if __name__ == "__main__":

@@ -114,25 +114,24 @@ ADJUNCTS = (
 LINKS = ("and then", "because", "while", "but later", "so")
 
 
-def dictation_text(rng: np.random.Generator) -> str:
-    """One sentence of 10-30 words: clauses joined by links, with adjuncts."""
+def dictation_text(rng: np.random.Generator, lo: int = 10, hi: int = 30) -> str:
+    """One sentence of `lo`-`hi` words: clauses joined by links, with adjuncts."""
     pick = lambda xs: xs[rng.integers(len(xs))]  # noqa: E731
-    target = int(rng.integers(10, 31))
+    target = int(rng.integers(lo, hi + 1))
     words: list[str] = []
     while True:
         clause = f"{pick(SUBJECTS)} {pick(VERBS)} {pick(OBJECTS)}".split()
         for _ in range(int(rng.integers(0, 3))):
             clause += pick(ADJUNCTS).split()
         joined = words + (pick(LINKS).split() if words else []) + clause
-        if len(joined) > 30:
+        if len(joined) > hi:
             break
         words = joined
         if len(words) >= target:
             break
-    if len(words) < 10:  # pad with adjuncts (each 2-4 words) up to the minimum
-        while len(words) < 10:
-            words += pick(ADJUNCTS).split()
-    return " ".join(words[:30])
+    while len(words) < lo:  # pad with adjuncts (each 2-4 words) up to the minimum
+        words += pick(ADJUNCTS).split()
+    return " ".join(words[:hi])
 
 
 # --- audio --------------------------------------------------------------------------------
@@ -146,6 +145,22 @@ class SynthConfig:
     lead: tuple[float, float] = (0.05, 0.4)  # silence before the first word
     trail: tuple[float, float] = (0.2, 1.0)  # silence after the last word
     snr_db: tuple[float, float] = (15.0, 40.0)
+    # dictation sentence length in words (the brief's 10-30; smoke uses shorter sentences:
+    # the transducer lattice grows with length squared)
+    dictation_words: tuple[int, int] = (10, 30)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SynthConfig:
+        fields = cls.__dataclass_fields__
+        bad = sorted(set(d) - set(fields))
+        if bad:
+            raise ConfigError(f"speech synth: unknown keys {bad}; expected {sorted(fields)}")
+        out = {}
+        for k, v in d.items():
+            if not (isinstance(v, list | tuple) and len(v) == 2 and v[0] <= v[1]):
+                raise ConfigError(f"speech synth.{k}: expected a range [low, high], got {v!r}")
+            out[k] = tuple(v)
+        return cls(**out)
 
 
 def _trim(x: np.ndarray, rel: float = 0.02, frame: int = 160) -> np.ndarray:
@@ -242,9 +257,11 @@ def _synth_jobs(jobs: list[tuple], out: str, seed: int, cfg: SynthConfig) -> lis
     synth, pool, rows = WordSynth(), voices(), []
     for split, domain, i in jobs:
         rng = np.random.default_rng([seed, SPLITS.index(split), DOMAINS.index(domain), i])
-        make = command_text if domain == "command" else dictation_text
+        text = (
+            command_text(rng) if domain == "command" else dictation_text(rng, *cfg.dictation_words)
+        )
         uid = f"{split}-{domain}-{i:06d}"
-        audio, meta = synthesise(make(rng), rng, synth, cfg, pool[rng.integers(len(pool))])
+        audio, meta = synthesise(text, rng, synth, cfg, pool[rng.integers(len(pool))])
         path = f"audio/{uid}.flac"
         sf.write(Path(out) / path, audio, SAMPLE_RATE, subtype="PCM_16")
         rows.append(

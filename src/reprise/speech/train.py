@@ -190,7 +190,9 @@ def batch_loss(
     plus the weighted auxiliary CTC loss; only the CTC loss when `ctc_only`."""
     tr = cfg["train"]
     dom = batch[0].domain
-    x, t, y, u, ends, d = _collate(batch, tr["specaugment"] and gen is not None, gen)
+    dev = next(model.parameters()).device
+    collated = _collate(batch, tr["specaugment"] and gen is not None, gen)
+    x, t, y, u, ends, d = (z.to(dev) for z in collated)
     seg = tr["segments"].get(dom)
     enc, t_enc = model.encode(x, t, d if model.c.domains else None, seg)
     if ctc_only or tr["ctc_weight"]:
@@ -210,9 +212,16 @@ def batch_loss(
     return loss + tr["ctc_weight"] * ctc if tr["ctc_weight"] else loss
 
 
-def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | None = None) -> dict:
-    """Train on the manifest's train split; returns a bundle (see `load`). `resume` is an
-    rt.resume-like object (load()/save()); state is saved after every epoch."""
+def train(
+    manifest,
+    cfg: dict | None = None,
+    resume=None,
+    time_limit: float | None = None,
+    device="cpu",
+) -> dict:
+    """Train on the manifest's train split (on `device`); returns a bundle (see `load`), its
+    weights on the CPU. `resume` is an rt.resume-like object (load()/save()); state is saved
+    after every epoch."""
     from reprise.training.state import rng_state, set_rng_state
 
     cfg = merge(cfg)
@@ -229,7 +238,7 @@ def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | No
     for e in exs:
         e.feats = torch.from_numpy(cmvn(raw[e.id]))
     mcfg = model_config(cfg, tok.size)
-    model = Transducer(mcfg)
+    model = Transducer(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], weight_decay=tr["weight_decay"])
     steps_per_epoch = len(_batches(exs, tr["batch_size"], torch.Generator().manual_seed(0)))
     total = max(1, tr["epochs"] * steps_per_epoch)
@@ -241,7 +250,7 @@ def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | No
     history, start = [], 0
     state = resume.load() if resume is not None else None
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])  # onto the model's device
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
@@ -291,7 +300,7 @@ def train(manifest, cfg: dict | None = None, resume=None, time_limit: float | No
             log.info("stopping after epoch %d: time limit %.0f s reached", epoch + 1, time_limit)
             break
     return {
-        "model": model.state_dict(),
+        "model": {k: v.cpu() for k, v in model.state_dict().items()},
         "config": cfg,
         "model_config": mcfg.to_dict(),
         "tokenizer": tok.state(),
