@@ -11,6 +11,7 @@ from reprise import papers as reprise_papers
 from reprise import steps as reprise_steps
 from reprise import data as reprise_data
 from reprise.errors import ConfigError
+from reprise.yamlconf import load_yaml
 
 def config_origins(workflow):
     """Which configfile (or --config) set each paper's overrides, for error messages."""
@@ -141,6 +142,33 @@ def reprise_step(paper, step):
         f"reprise {paper} {step} --params {{params.cfg:q}} {{params.io}} "
         f"--threads {{threads}} > {{log}} 2>&1"
     )
+
+
+# --- speech core ---------------------------------------------------------------------------
+# config/speech.yaml: the synthesised corpus and the model zoo, per scale (rules/speech.smk).
+SPEECH_CFG = load_yaml(Path(workflow.basedir) / "config" / "speech.yaml")[SCALE]
+SPEECH_CORPUS = f"{DATA}/prepared/speech-{SCALE}"
+SPEECH_MODELS = SPEECH_CFG["models"]
+
+
+def speech_model(name):
+    """The checkpoint of zoo model `name` (config/speech.yaml `models:`); a paper lists the
+    names it decodes, and papers that name the same model share one training job."""
+    if "{" not in name and name not in SPEECH_MODELS:
+        raise WorkflowError(
+            f"config/speech.yaml ({SCALE}): no model {name!r} in models; it has "
+            f"{', '.join(SPEECH_MODELS)}"
+        )
+    return f"{RESULTS}/speech/models/{name}.pt"
+
+
+def speech_model_config(name):
+    """The zoo model's speech config: the scale's `recipe`, section by section updated by the
+    model's own entries (JSON, for --config)."""
+    cfg = copy.deepcopy(SPEECH_CFG["recipe"])
+    for section, values in SPEECH_MODELS[name].items():
+        cfg.setdefault(section, {}).update(values)
+    return json.dumps(cfg, sort_keys=True)
 
 
 # --- cluster resources ----------------------------------------------------------------------

@@ -1,10 +1,6 @@
-# Speech data shared by the speech papers (reprise.speech; it knows no paper). A paper reads
-# the corpus with `input: corpus=SPEECH_CORPUS` and lists it in PAPER_DATA["<paper>"].
-import yaml as _yaml
-
-SPEECH_CFG = _yaml.safe_load(open(Path(workflow.basedir) / "config" / "speech.yaml"))[SCALE]
-SPEECH_CORPUS = f"{DATA}/prepared/speech-{SCALE}"
-SPEECH_MODELS = SPEECH_CFG["models"]
+# Speech data and the model zoo shared by the speech papers (reprise.speech; it knows no
+# paper). A paper reads the corpus with `input: corpus=SPEECH_CORPUS`, lists it in
+# PAPER_DATA["<paper>"], and takes a zoo model with `speech_model(name)` (rules/common.smk).
 LIBRISPEECH = f"{DATA}/prepared/librispeech"
 LIBRISPEECH_SUBSETS = ["train-clean-100", "dev-clean", "test-clean"]
 
@@ -24,26 +20,6 @@ rule speech_corpus:
     shell:
         "python -m reprise.speech corpus --out {output:q} --sizes {params.sizes:q} "
         "--seed {params.seed} --synth {params.synth:q} --workers {threads} > {log} 2>&1"
-
-
-def speech_model(name):
-    """The checkpoint of zoo model `name` (config/speech.yaml `models:`); a paper lists the
-    names it decodes, and papers that name the same model share one training job."""
-    if "{" not in name and name not in SPEECH_MODELS:
-        raise WorkflowError(
-            f"config/speech.yaml ({SCALE}): no model {name!r} in models; it has "
-            f"{', '.join(SPEECH_MODELS)}"
-        )
-    return f"{RESULTS}/speech/models/{name}.pt"
-
-
-def speech_model_config(name):
-    """The zoo model's speech config: the scale's `recipe`, section by section updated by the
-    model's own entries (JSON, for --config)."""
-    cfg = copy.deepcopy(SPEECH_CFG["recipe"])
-    for section, values in SPEECH_MODELS[name].items():
-        cfg.setdefault(section, {}).update(values)
-    return json.dumps(cfg, sort_keys=True)
 
 
 wildcard_constraints:
@@ -67,6 +43,11 @@ rule speech_model:
     shell:
         "python -m reprise.speech train --corpus {input.corpus:q} --config {params.cfg:q} "
         "--out {output.model:q} --threads {threads} > {log} 2>&1"
+
+
+rule speech_models:
+    input:
+        [speech_model(name) for name in SPEECH_MODELS],
 
 
 # LibriSpeech (paper scale, optional): the official tarballs under <data>/raw/librispeech/,

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 
 from reprise.errors import ReproError
+
+log = logging.getLogger("reprise")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,9 +111,16 @@ def train_model(args) -> None:
 
     resume = Resume(resume_dir(out), fingerprint(cfg, args.seed, [manifest]))
     rt = Runtime(args.threads, args.seed, args.device, resume).setup()
+    t0, c0 = time.perf_counter(), time.process_time()
     bundle = train.train(args.corpus, cfg, resume=rt.resume, device=rt.device)
     save_checkpoint(out, bundle)
     rt.resume.clear()
+    log.info(
+        "trained %s in %.1f s (cpu %.1f s)",
+        out.name,
+        time.perf_counter() - t0,
+        time.process_time() - c0,
+    )
 
 
 if __name__ == "__main__":
