@@ -161,3 +161,87 @@ def test_force_align_fills_missing_word_times(tiny):
     assert len(r.ends) == len(known.words) and all(out.aligned)
     assert all(s < e for s, e in zip(r.starts, r.ends, strict=True))
     assert list(r.ends) == sorted(r.ends) and r.ends[-1] <= r.duration + 0.04
+
+
+def test_zoo_training_killed_mid_run_resumes_to_the_same_checkpoint(tiny, tmp_path):
+    """`python -m reprise.speech train` (rule speech_model) SIGKILLed after an epoch's save
+    continues from it when run again and writes the checkpoint an uninterrupted run writes."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from reprise.io import load_checkpoint
+
+    cfg = json.dumps({**TINY, "train": {"epochs": 8, "batch_size": 2}})
+    cmd = [sys.executable, "-m", "reprise.speech", "train", "--corpus", str(tiny)]
+    cmd += ["--config", cfg]
+    whole, killed = tmp_path / "whole.pt", tmp_path / "killed.pt"
+    subprocess.run([*cmd, "--out", str(whole)], check=True, capture_output=True)
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], stderr=subprocess.PIPE)
+    state = tmp_path / "killed.pt.resume" / "state.pt"
+    deadline = time.monotonic() + 300
+    while True:
+        assert proc.poll() is None, "training ended before a save was seen"
+        assert time.monotonic() < deadline
+        try:
+            if load_checkpoint(state)["state"]["epoch"] >= 2:
+                break
+        except Exception:  # not written yet, or replaced while read
+            pass
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run([*cmd, "--out", str(killed)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resumed from" in again.stderr
+    a, b = load_checkpoint(whole), load_checkpoint(killed)
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert not state.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("{not json", "--config is not valid JSON"),
+        ('{"train": {"epochz": 3}}', "unknown key train.epochz"),
+        ('{"train": {"loss": "ctc"}}', "expected rnnt or ar_rnnt"),
+    ],
+)
+def test_zoo_training_refuses_a_bad_config_before_any_work(tiny, tmp_path, config, says):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.pt"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reprise.speech",
+            "train",
+            "--corpus",
+            str(tiny),
+            "--config",
+            config,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not out.exists()
+
+
+def test_zoo_training_names_a_missing_corpus(tmp_path):
+    from reprise.speech.__main__ import main
+
+    assert (
+        main(
+            ["train", "--corpus", str(tmp_path), "--config", "{}", "--out", str(tmp_path / "m.pt")]
+        )
+        == 2
+    )
