@@ -29,6 +29,14 @@ SUITE = {
     "bim_l2": {"kind": "bim_l2", "eps": EPS, "step_size": 0.02, "steps": 10},
     "pgd_l2": {"kind": "pgd_l2", "eps": EPS, "step_size": 0.02, "steps": 10},
     "spsa": {"kind": "spsa", "eps": EPS, "steps": 10, "lr": 0.05, "samples": 64, "chunk": 64},
+    # Croce and Hein's package; a custom pair at few iterations, as at smoke
+    "autoattack": {
+        "kind": "autoattack",
+        "eps": EPS,
+        "attacks": ["apgd-ce", "apgd-t"],
+        "n_iter": 10,
+        "target_classes": 3,
+    },
 }
 
 
@@ -156,3 +164,15 @@ def test_mim_targeted_moves_towards_the_target(model, batch):
     with torch.no_grad():
         hit = (model(x_adv).argmax(1) == target).float().mean().item()
     assert hit > 0.5
+
+
+def test_autoattack_is_at_least_as_strong_as_pgd_and_refuses_unknown_attacks(model, batch):
+    """AutoAttack's APGD-CE + APGD-T (the package's own code) finds at least the errors a
+    PGD of the same budget finds, and a bad attack name is one ConfigError."""
+    x, y = batch
+    torch.manual_seed(0)
+    pgd = build_attack("pgd", {**SUITE["pgd"], "eps": EPS / 2})(model, x, y)
+    aa = build_attack("aa", {**SUITE["autoattack"], "eps": EPS / 2})(model, x, y)
+    assert accuracy(model, aa, y) <= accuracy(model, pgd, y) + 1 / len(y)
+    with pytest.raises(ConfigError, match="apgd-x"):
+        build_attack("x", {"kind": "autoattack", "eps": 0.1, "attacks": ["apgd-x"]})

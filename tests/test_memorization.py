@@ -134,7 +134,7 @@ def test_summary_metrics_from_hand_made_tables():
     evals = pd.DataFrame(
         [
             {"dataset": "digits", "run": r, "checkpoint": c, "epoch": ep}
-            | {"natural": 0.9, "pgd20": p, "cw20": 0.3}
+            | {"natural": 0.9, "pgd20": p, "cw20": 0.3, "autoattack": 0.25}
             for r, c, ep, p in (
                 ("pgd_at", "best", 1, 0.5),
                 ("pgd_at", "final", 2, 0.4),

@@ -11,12 +11,14 @@ kinds:
 - fgsm_l2, bim_l2, pgd_l2: the L2 variants (ε per pixel × √D unless per_pixel: false).
 - spsa: gradient-free SPSA.
 - cw: Carlini-Wagner optimisation (reprise.attacks.cw).
+- autoattack: Croce and Hein's AutoAttack, their own code (reprise.attacks.autoattack).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from reprise.attacks.autoattack import AutoAttack
 from reprise.attacks.cw import CW
 from reprise.attacks.l2 import L2Attack
 from reprise.attacks.momentum import MIM
@@ -24,7 +26,7 @@ from reprise.attacks.pgd import PGD
 from reprise.attacks.spsa import SPSA
 from reprise.errors import ConfigError
 
-KINDS = ("fgsm", "bim", "pgd", "mim", "fgsm_l2", "bim_l2", "pgd_l2", "spsa", "cw")
+KINDS = ("fgsm", "bim", "pgd", "mim", "fgsm_l2", "bim_l2", "pgd_l2", "spsa", "cw", "autoattack")
 
 
 def build_attack(name: str, spec: dict) -> Callable:
@@ -45,6 +47,8 @@ def build_attack(name: str, spec: dict) -> Callable:
         return L2Attack.from_config(kind.removesuffix("_l2"), spec)
     if kind == "spsa":
         return SPSA.from_config(spec)
+    if kind == "autoattack":
+        return AutoAttack.from_config(spec)
     cw = CW.from_config(spec)
     return lambda model, x, y, extra=None: cw(model, x, y, penalty=extra)
 

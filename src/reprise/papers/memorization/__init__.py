@@ -14,7 +14,8 @@ LABEL_METHODS = ("pgd_at", "trades")
 LABEL_KINDS = ("true", "random")
 TE_RUNS = ("pgd_at", "pgd_at_te", "trades", "trades_te")
 CHECKPOINTS = ("best", "final")
-TE_ATTACKS = ("natural", "pgd20", "cw20", "pgd10")  # pgd10: the per-epoch test monitor
+# pgd10: the per-epoch test monitor; autoattack: Croce and Hein's (APGD-CE + APGD-T at smoke)
+TE_ATTACKS = ("natural", "pgd20", "cw20", "autoattack", "pgd10")
 COMPLEXITY = ("log_spectral_product", "frobenius_sum", "path_norm", "pac_bayes_flatness")
 
 

@@ -88,7 +88,7 @@ def ratio(a: float, b: float) -> float:
 
 
 def best_final(te_eval: pd.DataFrame, te_histories: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset, run and checkpoint: natural, PGD-20, CW-20 accuracy and the
+    """One row per dataset, run and checkpoint: natural, PGD-20, CW-20, AutoAttack accuracy and the
     per-epoch PGD-10 test accuracy of that epoch; the best checkpoint's epoch comes from
     the checkpoint itself."""
     monitor = te_histories.set_index(["dataset", "run", "epoch"])["test_robust_acc"]

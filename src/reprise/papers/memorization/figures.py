@@ -135,25 +135,21 @@ def te_curves(histories: pd.DataFrame):
 
 
 def best_final_table(table: pd.DataFrame):
-    """Natural, PGD-20 and CW-20 test accuracy of the best and the final checkpoint of each
-    run, with the best-minus-final gap."""
+    """Natural, PGD-20, CW-20 and AutoAttack test accuracy of the best and the final
+    checkpoint of each run, with the best-minus-final PGD-20 gap."""
     import matplotlib.pyplot as plt
 
+    attacks = {"natural": "natural", "pgd20": "PGD-20", "cw20": "CW-20", "autoattack": "AA"}
+    attacks = {k: v for k, v in attacks.items() if k in table.columns}
     t = table.assign(name=table["run"].map(RUN_NAMES))
-    wide = t.pivot_table(
-        index=["dataset", "name"], columns="checkpoint", values=["natural", "pgd20", "cw20"]
-    )
+    wide = t.pivot_table(index=["dataset", "name"], columns="checkpoint", values=list(attacks))
     lines = []
     for (dataset, name), r in wide.iterrows():
-        cells = [
-            f"{r[(a, c)]:.3f}" for a in ("natural", "pgd20", "cw20") for c in ("best", "final")
-        ]
+        cells = [f"{r[(a, c)]:.3f}" for a in attacks for c in ("best", "final")]
         gap = r[("pgd20", "best")] - r[("pgd20", "final")]
         lines.append([dataset, name, *cells, f"{gap:+.3f}"])
-    head = ["dataset", "run"] + [
-        f"{a} {c}" for a in ("natural", "PGD-20", "CW-20") for c in ("best", "final")
-    ]
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(lines) + 1.0))
+    head = ["dataset", "run"] + [f"{a} {c}" for a in attacks.values() for c in ("best", "final")]
+    fig, ax = plt.subplots(figsize=(13, 0.35 * len(lines) + 1.0))
     ax.axis("off")
     tab = ax.table(cellText=lines, colLabels=head + ["PGD-20 gap"], loc="center")
     tab.auto_set_font_size(False)

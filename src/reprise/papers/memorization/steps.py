@@ -127,8 +127,10 @@ def train_te(params, inputs, outputs, rt):
     gpu=True,
 )
 def attack_te(params, inputs, outputs, rt):
-    """Natural, PGD-20 and CW-20 test accuracy of each best and final TE checkpoint."""
+    """Natural, PGD-20, CW-20 and AutoAttack test accuracy of each best and final TE
+    checkpoint."""
     from reprise.attacks import PGD
+    from reprise.attacks.suite import build_attack
     from reprise.metrics import accuracy
     from reprise.models import load_model
     from reprise.training.recipe import load_data
@@ -136,7 +138,9 @@ def attack_te(params, inputs, outputs, rt):
     evaluation = dict(params["te"]["evaluation"])
     test = load_data(inputs["test"], params.get("data"), evaluation.pop("test_size", None))
     accel = replace(rt.accel(**params.get("accel", {})), bf16=False)  # final numbers: fp32
-    attacks = {k: PGD.from_config(v) for k, v in evaluation.items()}
+    attacks = {  # an entry with a kind (autoattack) from the suite, else the core PGD
+        k: build_attack(k, v) if "kind" in v else PGD.from_config(v) for k, v in evaluation.items()
+    }
     rows = []
     for path in progress(inputs["models"], desc="models", unit="model"):
         model, ckpt = load_model(path)
