@@ -81,6 +81,8 @@ def per_method(method: str, t: Tables) -> dict:
         f"{method}_clean_acc": t.accuracy(method, "clean"),
         f"{rr}_clean_acc": t.accuracy(rr, "clean"),
         f"{rr}_pgd_acc": t.accuracy(rr, "pgd"),
+        f"{method}_autoattack_acc": t.accuracy(method, "autoattack"),
+        f"{rr}_autoattack_acc": t.accuracy(rr, "autoattack"),
     }
     m[f"{rr}_clean_acc_drop"] = m[f"{method}_clean_acc"] - m[f"{rr}_clean_acc"]
     for s in ("con", "rcon"):
@@ -113,6 +115,9 @@ for _f in AT_METHODS:
             f"{_rr}_clean_acc": f"{_f}+RR: clean test accuracy",
             f"{_rr}_clean_acc_drop": f"{_f} minus {_f}+RR clean test accuracy",
             f"{_rr}_pgd_acc": f"{_f}+RR: accuracy under PGD, without rejection",
+            f"{_f}_autoattack_acc": f"{_f}: accuracy under AutoAttack (undefended: no "
+            "rejection; null where the attack table has no autoattack entry)",
+            f"{_rr}_autoattack_acc": f"{_f}+RR: accuracy under AutoAttack, without rejection",
             f"{_rr}_auc_con_pgd": f"{_f}+RR: ROC-AUC of Con (correct vs wrong) under PGD",
             f"{_rr}_auc_rcon_pgd": f"{_f}+RR: ROC-AUC of R-Con under PGD",
             f"{_rr}_auc_gain_pgd": f"{_f}+RR: AUC of R-Con minus AUC of Con under PGD",

@@ -14,6 +14,8 @@ Attacks (config `evaluation.attacks`, each optional but `pgd`):
 - multitarget: PGD on the margin to each wrong class in turn, the worst kept.
 - adaptive_pgd: PGD that also maximises λ·BCE(S(x), T-Con(x)) for the attacked score S
   (Con or R-Con), as Pang et al.'s code does: on misclassified inputs this drives S up.
+- autoattack: Croce and Hein's AutoAttack (their pyautoattack code), `kind: autoattack`;
+  the undefended (no rejection) robust accuracy the field reports.
 - adaptive_cw: Carlini-Wagner whose goal is misclassified AND S above its threshold t (the
   median S of correctly classified clean calibration inputs, as in the paper's code): the
   penalty max(t − S, 0) joins the margin term.
@@ -70,6 +72,10 @@ def below_threshold(model, target: str, threshold: float):
 
 def make_attack(name: str, spec: dict, num_classes: int, target=None, threshold=None):
     """(model, x, y) -> x_adv for one configured attack (and adaptive target)."""
+    if spec.get("kind") == "autoattack":
+        from reprise.attacks.autoattack import AutoAttack
+
+        return AutoAttack.from_config({k: v for k, v in spec.items() if k != "kind"})
     if name == "adaptive_cw":
         cw = CW.from_config(spec)
         return lambda model, x, y: cw(
