@@ -105,6 +105,7 @@ def te_gaps(ds: str, t: Tables) -> dict:
     out = dict.fromkeys(
         [f"{ds}_{run}_gap_pgd20" for run in TE_RUNS]
         + [f"{ds}_{base}_te_gap_reduction" for base in LABEL_METHODS]
+        + [f"{ds}_{base}_te_final_autoattack_gain" for base in LABEL_METHODS]
     )
     bf = t.best_final[t.best_final["dataset"] == ds].set_index(["run", "checkpoint"])
     gap = {}
@@ -114,6 +115,8 @@ def te_gaps(ds: str, t: Tables) -> dict:
     for base in LABEL_METHODS:
         if base in gap and f"{base}_te" in gap:
             out[f"{ds}_{base}_te_gap_reduction"] = gap[base] - gap[f"{base}_te"]
+            aa = [float(bf.at[(r, "final"), "autoattack"]) for r in (f"{base}_te", base)]
+            out[f"{ds}_{base}_te_final_autoattack_gain"] = aa[0] - aa[1]
     return out
 
 
@@ -165,6 +168,11 @@ for _ds in DATASETS:
             **{
                 f"{_ds}_{base}_te_gap_reduction": f"{_ds}: best-minus-final PGD-20 gap of {base} "
                 f"minus that of {base}+TE"
+                for base in LABEL_METHODS
+            },
+            **{
+                f"{_ds}_{base}_te_final_autoattack_gain": f"{_ds}: AutoAttack accuracy of the "
+                f"final {base}+TE checkpoint minus that of the final {base} checkpoint"
                 for base in LABEL_METHODS
             },
         }
