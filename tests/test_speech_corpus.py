@@ -53,6 +53,19 @@ def test_corpus_is_fixed_by_seed_whatever_the_workers(tiny, tmp_path):
     assert np.array_equal(corpus.read_audio(a.audio_path[0]), corpus.read_audio(b.audio_path[0]))
 
 
+def test_a_word_does_not_depend_on_what_was_said_before():
+    # espeak-ng carries state between syntheses; the engine must not let it through
+    from reprise.speech.tts import Espeak
+
+    engine = Espeak.get()
+    first = engine.synth("seven", "en-us+m1", 175, 50)
+    for w in ["alpha", "bravo", "charlie", "open the door"]:
+        engine.synth(w, "en-gb-x-rp+f2", 190, 60)
+    assert np.array_equal(engine.synth("seven", "en-us+m1", 175, 50), first)
+    with pytest.raises(DataError, match="voice"):
+        engine.synth("seven", "xx-nowhere", 175, 50)
+
+
 def test_bad_sizes_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="domain"):
         corpus.build(tmp_path / "c", {"train": {"cmd": 2}})

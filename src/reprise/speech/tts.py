@@ -3,11 +3,18 @@
 Only the handful of calls the corpus needs: initialise in synchronous mode, pick a voice, set
 rate and pitch, synthesise one string into int16 samples collected by a callback. espeak-ng
 keeps global state, so one process holds one engine (`Espeak.get()`).
+
+That state also carries from one synthesis to the next: the same word comes out tens of
+samples longer or shorter depending on what the process said before (measured; not reset by
+espeak_ng_SetRandSeed, the voice, or Terminate + Initialize). So every synthesis runs in a
+forked child of the freshly initialised engine, and a word's audio depends only on its own
+arguments, whatever order or worker it was asked in (about 3 ms a word).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -61,6 +68,8 @@ class Espeak:
             ctypes.c_void_p,
         ]
         self._voice = None
+        # the first synthesis loads tables lazily; pay for it once, before any fork
+        self._synth_here("ready", "en-us", 175, 50)
 
     @classmethod
     def get(cls) -> Espeak:
@@ -74,27 +83,54 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0  # 0 = continue synthesis
 
-    def set_voice(self, voice: str) -> None:
+    def _set_voice(self, voice: str) -> None:
         if voice != self._voice:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise DataError(f"espeak-ng has no voice {voice!r} (expected e.g. 'en-us+m1')")
             self._voice = voice
 
+    def _synth_here(self, text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
+        self._set_voice(voice)
+        self.lib.espeak_SetParameter(PARAM_RATE, int(rate), 0)
+        self.lib.espeak_SetParameter(PARAM_PITCH, int(pitch), 0)
+        self._chunks = []
+        buf = ctypes.create_string_buffer(text.encode("utf-8"))
+        err = self.lib.espeak_Synth(buf, len(buf), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+        if err != 0:
+            raise DataError(f"espeak-ng failed to synthesise {text!r} (code {err})")
+        self.lib.espeak_Synchronize()
+        out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        self._chunks = []
+        return out
+
     def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
-        """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples."""
+        """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples,
+        synthesised in a forked child so that nothing said before changes them."""
         with self._lock:
-            self.set_voice(voice)
-            self.lib.espeak_SetParameter(PARAM_RATE, int(rate), 0)
-            self.lib.espeak_SetParameter(PARAM_PITCH, int(pitch), 0)
-            self._chunks = []
-            buf = ctypes.create_string_buffer(text.encode("utf-8"))
-            err = self.lib.espeak_Synth(buf, len(buf), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
-            if err != 0:
-                raise DataError(f"espeak-ng failed to synthesise {text!r} (code {err})")
-            self.lib.espeak_Synchronize()
-            out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            self._chunks = []
-            return out
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: synthesise, send status byte + samples, exit without cleanup
+                os.close(read)
+                code = 0
+                try:
+                    payload = b"\x00" + self._synth_here(text, voice, rate, pitch).tobytes()
+                except DataError as e:
+                    payload = b"\x01" + str(e).encode()
+                with os.fdopen(write, "wb") as f:
+                    try:
+                        f.write(payload)
+                    except BrokenPipeError:
+                        code = 1
+                os._exit(code)
+            os.close(write)
+            with os.fdopen(read, "rb") as f:
+                payload = f.read()
+            _, status = os.waitpid(pid, 0)
+        if not payload or os.waitstatus_to_exitcode(status) != 0:
+            raise DataError(f"espeak-ng crashed synthesising {text!r} ({voice})")
+        if payload[:1] == b"\x01":
+            raise DataError(payload[1:].decode())
+        return np.frombuffer(payload[1:], dtype=np.int16).copy()
 
 
 def voices() -> list[str]:
