@@ -88,6 +88,41 @@ def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     return project / "results" / "smoke" / paper
 
 
+def use_tiny_speech_zoo(project: Path, model: dict) -> None:
+    """Make the project copy's speech zoo tiny: a 20-utterance corpus, and every zoo model
+    (its own overrides kept) built from `model` ({"model": ..., "train": ...}) trained for
+    one epoch."""
+    path = project / "config" / "speech.yaml"
+    speech = yaml.safe_load(path.read_text())
+    speech["smoke"] = {
+        "seed": 0,
+        "sizes": {"train": {"command": 4, "dictation": 2}, "test": {"command": 3, "dictation": 2}},
+        "synth": {"dictation_words": [10, 11]},
+        "recipe": {
+            "model": {k: v for k, v in model["model"].items() if k != "domain_vector"},
+            "train": {"epochs": 1, "batch_size": 2},
+        },
+        "models": speech["smoke"]["models"],
+    }
+    path.write_text(yaml.safe_dump(speech))
+
+
+def refuses_bad_smoke(project: Path, paper: str, smoke: dict, says: str) -> None:
+    """`snakemake -n <paper>` with `smoke` merged over the paper's smoke section stops with
+    one clear line containing `says` (no traceback)."""
+    tiny = project / "bad.yaml"
+    tiny.write_text(yaml.safe_dump({"papers": [paper], "overrides": {paper: {"smoke": smoke}}}))
+    p = run(
+        ["snakemake", "-n", "--configfile", str(tiny), "--", paper],
+        project,
+        check=False,
+        merge=True,
+    )
+    assert p.returncode != 0
+    assert says in p.stdout, p.stdout[-2000:]
+    assert "Traceback" not in p.stdout
+
+
 def tiny_configfile(project: Path, paper: str, smoke: dict) -> Path:
     """A configfile enabling only `paper`, with `smoke` merged over its smoke section
     (--configfile keeps the numbers' types, unlike --config)."""

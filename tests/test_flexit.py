@@ -12,7 +12,13 @@ from reprise.papers.flexit import summary
 from reprise.papers.flexit.steps import run_settings
 from reprise.speech import corpus
 from reprise.speech import train as T
-from tests.conftest import ROOT, build_tiny_paper, run
+from tests.conftest import (
+    ROOT,
+    build_tiny_paper,
+    refuses_bad_smoke,
+    run,
+    use_tiny_speech_zoo,
+)
 
 TINY_MODEL = {
     "model": {
@@ -133,17 +139,6 @@ def test_sweep_keeps_the_runs_in_order_and_reads_the_domain():
     assert set(t["domain"]) == {"dictation"}
 
 
-def _dry_run(project, overrides: dict, target="flexit"):
-    tiny = project / "bad.yaml"
-    tiny.write_text(yaml.safe_dump({"papers": ["flexit"], "overrides": {"flexit": overrides}}))
-    return run(
-        ["snakemake", "-n", "--configfile", str(tiny), "--", target],
-        project,
-        check=False,
-        merge=True,
-    )
-
-
 @pytest.mark.parametrize(
     ("smoke", "says"),
     [
@@ -156,26 +151,12 @@ def _dry_run(project, overrides: dict, target="flexit"):
     ],
 )
 def test_a_bad_config_stops_with_one_clear_error(project_copy, smoke, says):
-    p = _dry_run(project_copy, {"smoke": smoke})
-    assert p.returncode != 0
-    assert says in p.stdout, p.stdout[-2000:]
-    assert "Traceback" not in p.stdout
+    refuses_bad_smoke(project_copy, "flexit", smoke, says)
 
 
 def test_the_paper_dag_plans():
     p = run(["snakemake", "-n", "flexit", "--config", "scale=paper"], ROOT, merge=True)
     assert "flexit_decode" in p.stdout and "speech_model" in p.stdout
-
-
-TINY_ZOO = {
-    "seed": 0,
-    "sizes": {"train": {"command": 4, "dictation": 2}, "test": {"command": 3, "dictation": 2}},
-    "synth": {"dictation_words": [10, 11]},
-    "recipe": {
-        "model": {k: v for k, v in TINY_MODEL["model"].items() if k != "domain_vector"},
-        "train": {"epochs": 1, "batch_size": 2},
-    },
-}
 
 
 @pytest.mark.slow
@@ -185,11 +166,7 @@ def test_snakemake_builds_the_flexit_dag_end_to_end_at_tiny_size(project_copy):
     flexit claim given a verdict."""
     from reprise.papers.flexit.metrics import METRICS
 
-    speech = yaml.safe_load((ROOT / "config" / "speech.yaml").read_text())
-    models = speech["smoke"]["models"]
-    zoo = {**TINY_ZOO, "models": models}
-    speech["smoke"] = zoo
-    (project_copy / "config" / "speech.yaml").write_text(yaml.safe_dump(speech))
+    use_tiny_speech_zoo(project_copy, TINY_MODEL)
     out = build_tiny_paper(project_copy, "flexit", {"evaluation": {"bootstrap": 200}})
     for name in ("table", "tradeoff", "emission"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0

@@ -338,10 +338,14 @@ def decode(
     segments: dict | None = None,
     vad_threshold: float | None = None,
     threads: int = 1,
+    vad_endpointers: dict[str, float] | None = None,
 ):
     """Stream every utterance of `split` through the model (greedy, single-threaded compute
     by default, for RTF); one row per utterance with hypotheses, token times, endpoints and
-    the per-chunk timings. `segments` {domain: segment} overrides the model's segment size."""
+    the per-chunk timings. `segments` {domain: segment} overrides the model's segment size.
+    Endpointers: "eos" (joint), "vad" (trailing silence `vad_threshold` s) and each entry
+    {name: seconds} of `vad_endpointers`, all on the same decoding (endpoint_, hyp_, upl_
+    columns per name)."""
     import pandas as pd
 
     from reprise.speech import metrics as M
@@ -380,6 +384,8 @@ def decode(
                 "eos": eos_endpoint(res),
                 "vad": vad_endpoint(e.energy, vad_th, dc["vad_delta_db"]),
             }
+            for name, th in (vad_endpointers or {}).items():
+                ep[name] = vad_endpoint(e.energy, th, dc["vad_delta_db"])
             row = dict(
                 id=e.id,
                 domain=e.domain,
