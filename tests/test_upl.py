@@ -104,6 +104,11 @@ def test_correlations_match_scipy():
         assert corr.loc[f, "pearson"] == pytest.approx(pearsonr(c[f], c["upl_mean"])[0])
         assert corr.loc[f, "spearman"] == pytest.approx(spearmanr(c[f], c["upl_mean"])[0])
         assert corr.loc[f, "pearson_low"] <= corr.loc[f, "pearson"] <= corr.loc[f, "pearson_high"]
+    # no word recognised anywhere: no emission delay, so no r and no gap (not a smaller one)
+    none = c.assign(emission_delay=np.nan)
+    row = summary.correlations(none, 200, 0).set_index("factor").loc["emission_delay"]
+    assert np.isnan(row["pearson"]) and np.isnan(row["pearson_low"])
+    assert np.isnan(summary.latency_vs_compute_gap(none, 200, 0)["gap"])
     # the vectorised r of the bootstrap equals scipy on every resample
     x, y = rng.normal(size=(5, 12)), rng.normal(size=(5, 12))
     assert summary._rowwise_pearson(x, y) == pytest.approx(

@@ -148,42 +148,59 @@ def boot_r(configs: pd.DataFrame, n_boot: int, seed: int, kind: str = "pearson")
     return pd.DataFrame({f: fn(configs[f].to_numpy(float)[idx], y) for f in FACTORS})
 
 
+def _r(x, y) -> tuple[float, float]:
+    """Pearson and Spearman r (scipy) over the points where both are measured; NaN when
+    fewer than three remain or one side is constant (a grid where no word was recognised
+    has no emission delay)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return math.nan, math.nan
+    return M.pearson_spearman(x[ok], y[ok])
+
+
+def _interval(values, level: float) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(v, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def correlations(
     configs: pd.DataFrame, n_boot: int, seed: int, level: float = 0.95
 ) -> pd.DataFrame:
     """Per factor: Pearson and Spearman r of mean UPL across the configurations (scipy), with
     percentile bootstrap intervals that resample configurations."""
-    tail = (1 - level) / 2 * 100
     boots = {k: boot_r(configs, n_boot, seed, k) for k in ("pearson", "spearman")}
     rows = []
     for f, label in FACTORS.items():
         x, y = configs[f].to_numpy(float), configs[UPL].to_numpy(float)
-        ok = ~(np.isnan(x) | np.isnan(y))
-        r, rho = M.pearson_spearman(x[ok], y[ok])
-        row = {"factor": f, "label": label, "n": int(ok.sum()), "pearson": r, "spearman": rho}
+        r, rho = _r(x, y)
+        n = int((~(np.isnan(x) | np.isnan(y))).sum())
+        row = {"factor": f, "label": label, "n": n, "pearson": r, "spearman": rho}
         for k, b in boots.items():
-            lo, hi = np.nanpercentile(b[f], [tail, 100 - tail])
-            row[f"{k}_low"], row[f"{k}_high"] = float(lo), float(hi)
+            row[f"{k}_low"], row[f"{k}_high"] = _interval(b[f], level)
         row["group"] = "latency" if f in LATENCY else "size/compute"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _gap(r: pd.DataFrame) -> pd.Series:
-    return r[list(LATENCY)].abs().min(axis=1) - r[list(SIZE_AND_COMPUTE)].abs().max(axis=1)
+    # NaN when any factor's r is: a missing factor must not make the comparison easier
+    lat = r[list(LATENCY)].abs().min(axis=1, skipna=False)
+    return lat - r[list(SIZE_AND_COMPUTE)].abs().max(axis=1, skipna=False)
 
 
 def latency_vs_compute_gap(configs: pd.DataFrame, n_boot: int, seed: int, level=0.95) -> dict:
     """The weaker |Pearson r| of the two latency factors minus the strongest |r| of the four
     size and compute factors, with a paired percentile bootstrap interval (positive: UPL
     follows emission delay and endpointing more closely than size or compute)."""
-    point = _gap(
-        pd.DataFrame({f: [M.pearson_spearman(configs[f], configs[UPL])[0]] for f in FACTORS})
-    )[0]
-    boot = _gap(boot_r(configs, n_boot, seed)).dropna()
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(boot, [tail, 100 - tail])
-    return {"gap": float(point), "low": float(lo), "high": float(hi)}
+    point = _gap(pd.DataFrame({f: [_r(configs[f], configs[UPL])[0]] for f in FACTORS}))[0]
+    lo, hi = _interval(_gap(boot_r(configs, n_boot, seed)), level)
+    return {"gap": float(point), "low": lo, "high": hi}
 
 
 def best_tradeoff(configs: pd.DataFrame, wer_margin: float) -> dict:
