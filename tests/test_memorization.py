@@ -235,8 +235,9 @@ def test_snakemake_builds_the_memorization_dag_end_to_end_at_tiny_size(project_c
     best_final = pd.read_parquet(out / "tables" / "best_final.parquet")
     assert len(best_final) == 12  # 6 runs (2 on noisy labels) x 2 checkpoints
     assert metrics["digits_pgd_at_noisy_te_gap_reduction"] is not None
-    complexity_models = pd.read_parquet(out / "tables" / "complexity.parquet")
-    assert set(complexity_models["seeds"]) == {2}  # TINY: PGD-AT at two seeds
+    rows = pd.read_parquet(out / "tables" / "complexity.parquet").set_index("method")
+    assert set(rows.loc["pgd_at", "seeds"]) == {2}  # TINY: PGD-AT at two seeds
+    assert set(rows.loc["trades", "seeds"]) == {1}
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in (
         "pgd-at-memorizes-random-labels",
