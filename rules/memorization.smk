@@ -9,10 +9,13 @@ MEM_LABELS = MEM["random_labels"]
 MEM_TE = MEM["te"]
 # The random-label runs of one dataset: models (folder "models", ext "pt") or per-epoch tables
 # ("tables", "parquet"); one file per TE run: models "{run}.pt" / "{run}-best.pt", or tables.
-MEM_LABEL_FILES = lambda dataset, folder, ext: [
-    result("memorization", folder, "labels", dataset, f"{m}-{k}.{ext}")
+# Every method and label kind at the first seed; PGD-AT (the complexity models) at each seed.
+MEM_SEEDS = MEM_LABELS["seeds"]
+MEM_LABEL_FILES = lambda dataset, folder, ext, seeds=MEM_SEEDS[:1]: [
+    result("memorization", folder, "labels", dataset, f"{m}-{k}-seed{s}.{ext}")
     for m in MEM_LABELS["methods"]
     for k in MEM_LABELS["labels"]
+    for s in (seeds if m == "pgd_at" else MEM_SEEDS[:1])
 ]
 MEM_TE_FILES = lambda dataset, folder, suffix: [
     result("memorization", folder, "te", dataset, f"{r}{suffix}") for r in MEM_TE["runs"]
@@ -43,7 +46,8 @@ wildcard_constraints:
     dataset="|".join(reprise_data.DATASETS),
     method="pgd_at|trades",
     labels="true|random",
-    run="pgd_at|pgd_at_te|trades|trades_te",
+    run="|".join(reprise_papers.package("memorization").TE_RUNS),
+    seed="\\d+",
     figure="|".join(MEM_FIGURES),
 
 
@@ -52,8 +56,10 @@ rule memorization_train_labels:
         train=prepared("{dataset}", "train"),
         test=prepared("{dataset}", "test"),
     output:
-        model=result("memorization", "models", "labels", "{dataset}", "{method}-{labels}.pt"),
-        history=result("memorization", "tables", "labels", "{dataset}", "{method}-{labels}.parquet"),
+        model=result("memorization", "models", "labels", "{dataset}", "{method}-{labels}-seed{seed}.pt"),
+        history=result(
+            "memorization", "tables", "labels", "{dataset}", "{method}-{labels}-seed{seed}.parquet"
+        ),
     params:
         cfg=step_params(
             "memorization",
@@ -62,11 +68,12 @@ rule memorization_train_labels:
                 "random_labels.datasets": "dataset",
                 "random_labels.methods": "method",
                 "random_labels.labels": "labels",
+                "random_labels.seeds": "seed",
             },
         ),
         io=io_args,
     log:
-        log_file("memorization", "train_labels", "{dataset}", "{method}", "{labels}"),
+        log_file("memorization", "train_labels", "{dataset}", "{method}", "{labels}", "seed{seed}"),
     threads: 1
     resources:
         **GPU_STEP,
@@ -78,7 +85,7 @@ rule memorization_train_labels:
 
 rule memorization_complexity:
     input:
-        models=lambda wc: MEM_LABEL_FILES(wc.dataset, "models", "pt"),
+        models=lambda wc: MEM_LABEL_FILES(wc.dataset, "models", "pt", MEM_SEEDS),
         train=prepared("{dataset}", "train"),
     output:
         table=result("memorization", "tables", "complexity", "{dataset}.parquet"),

@@ -4,6 +4,10 @@
 
 REJECTION = CFG.scale_section("rejection")
 REJECTION_DATA = REJECTION["data"]["dataset"]
+# backbone -> its dataset: data.dataset, or the other dataset of data.extra that lists it
+REJECTION_DATASET_OF = reprise_papers.package("rejection").backbone_datasets(
+    REJECTION["data"], REJECTION["backbones"]
+)
 REJECTION_CORRUPT = REJECTION["corruptions"]
 REJECTION_SPLITS = [
     f"{c}-{s}" for c in REJECTION_CORRUPT["names"] for s in REJECTION_CORRUPT["severities"]
@@ -26,10 +30,19 @@ REJECTION_TABLES = {
     for kind in ("scores", "history")
 }
 PAPER_DATA["rejection"] = [
-    prepared(REJECTION_DATA, "train"),
-    prepared(REJECTION_DATA, "test"),
+    *[
+        prepared(d, s)
+        for d in dict.fromkeys(REJECTION_DATASET_OF.values())
+        for s in ("train", "test")
+    ],
     *[f for f in REJECTION_CORRUPTED if f.startswith(f"{DATA}/")],
 ]
+# The prepared split of the dataset the job's backbone trains on; the corrupted test splits
+# for a backbone of the primary dataset (none for another dataset's).
+REJECTION_SPLIT = lambda split: lambda wc: prepared(REJECTION_DATASET_OF[wc.backbone], split)
+REJECTION_CORRUPTED_OF = lambda wc: (
+    REJECTION_CORRUPTED if REJECTION_DATASET_OF[wc.backbone] == REJECTION_DATA else []
+)
 
 
 wildcard_constraints:
@@ -55,8 +68,8 @@ rule rejection_corrupt:
 
 rule rejection_train:
     input:
-        train=prepared(REJECTION_DATA, "train"),
-        test=prepared(REJECTION_DATA, "test"),
+        train=REJECTION_SPLIT("train"),
+        test=REJECTION_SPLIT("test"),
     output:
         model=result("rejection", "models", "{backbone}", "{run}.pt"),
         history=result("rejection", "tables", "history", "{backbone}", "{run}.parquet"),
@@ -77,9 +90,9 @@ rule rejection_train:
 rule rejection_score:
     input:
         model=rules.rejection_train.output.model,
-        train=prepared(REJECTION_DATA, "train"),
-        test=prepared(REJECTION_DATA, "test"),
-        corrupted=REJECTION_CORRUPTED,
+        train=REJECTION_SPLIT("train"),
+        test=REJECTION_SPLIT("test"),
+        corrupted=REJECTION_CORRUPTED_OF,
     output:
         scores=result("rejection", "tables", "scores", "{backbone}", "{run}.parquet"),
     params:

@@ -60,6 +60,8 @@ def test_narrow_keeps_one_entry_and_one_returns_it():
         narrow(params, {"runs": "z"})
     with pytest.raises(ConfigError, match="one entry of runs"):
         one({"runs": ["a", "b"]}, "runs")
+    seeds = narrow({"seeds": [0, 1, 2]}, {"seeds": "1"})  # a wildcard is a string
+    assert seeds == {"seeds": [1]} and isinstance(one(seeds, "seeds"), int)
 
 
 def test_snakemake_refuses_a_rule_that_differs_from_its_step(project_copy):

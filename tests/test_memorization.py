@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from reprise.data.prepared import ImageData
+from reprise.errors import ConfigError
 from reprise.papers.memorization import METRICS, complexity
 from reprise.papers.memorization import evaluate as summary
 from reprise.papers.memorization.metrics import Tables
@@ -22,6 +23,14 @@ from reprise.papers.memorization.te import TemporalEnsemble, TESchedule
 from reprise.training import Batch
 from tests.conftest import build_tiny_paper
 from tests.tiny_runs import TINY
+
+
+def _split_file(folder, n=20, k=10):
+    from reprise.data.prepared import save_split
+
+    x, y = torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.arange(n) % k
+    save_split(folder / "train.pt", x, y, [str(c) for c in range(k)])
+    return folder / "train.pt"
 
 
 def _data(n=200, k=10):
@@ -126,9 +135,10 @@ def test_summary_metrics_from_hand_made_tables():
     )
     measures = pd.DataFrame(
         [
-            {"dataset": "digits", "method": "pgd_at", "labels": kind}
-            | {m: v for m in summary.COMPLEXITY}
+            {"dataset": "digits", "method": "pgd_at", "labels": kind, "seed": seed}
+            | {m: v * (1 + 0.1 * seed) for m in summary.COMPLEXITY}
             for kind, v in (("true", 10.0), ("random", 100.0))
+            for seed in (0, 1, 2)
         ]
     )
     evals = pd.DataFrame(
@@ -153,17 +163,63 @@ def test_summary_metrics_from_hand_made_tables():
     finals = summary.final_rows(hist)
     sep = summary.separation(measures)
     bf = summary.best_final(evals, te_hist)
-    m = METRICS.compute(Tables(hist, finals, sep, bf))
+    m = METRICS.compute(Tables(hist, finals, sep, measures, bf))
     assert set(m) == set(METRICS)
     assert m["digits_grad_norm_ratio_random"] == pytest.approx(4.0)  # mean 4 vs mean 1
     assert math.isnan(m["digits_grad_variability_ratio_random"])  # PGD-AT's does not vary
     assert m["digits_complexity_separating_fraction"] == 1.0
+    assert m["digits_complexity_explaining_fraction"] == 1.0  # 10x apart, 10% seed spread
     assert m["digits_path_norm_random_minus_true"] == pytest.approx(1.0)  # log10(100/10)
-    assert m["digits_log_spectral_product_random_minus_true"] == pytest.approx(90.0)
+    assert m["digits_path_norm_p_value"] < 0.001
+    assert m["digits_log_spectral_product_random_minus_true"] == pytest.approx(99.0)
+    # any 3 of the 6 models relabelled: only the true split (and its mirror, the wrong way
+    # round) keeps every measure apart, so 19 of the 20 splits pass "at most one half"
+    assert m["digits_complexity_pass_rate_relabelled"] == pytest.approx(19 / 20)
     assert m["digits_pgd_at_gap_pgd20"] == pytest.approx(0.1)
     assert m["digits_pgd_at_te_gap_reduction"] == pytest.approx(0.1)
     assert m["digits_pgd_at_best_pgd10"] == pytest.approx(0.1)  # the monitor at epoch 1
     assert m["cifar10_pgd_at_gap_pgd20"] is None  # not run
+
+
+def test_a_measure_explains_only_when_random_is_above_true_beyond_the_seed_spread():
+    """`explains` needs random > true at p < 0.05 over seeds; one seed a side gives no p."""
+    rows = [
+        {"dataset": "digits", "method": "pgd_at", "labels": kind, "seed": seed}
+        | {
+            "log_spectral_product": base + (1.0 if kind == "random" else 0.0),  # clear gap
+            "frobenius_sum": 10.0 + seed + (0.2 if kind == "random" else 0.0),  # inside spread
+            "path_norm": 10.0 - (5.0 if kind == "random" else 0.0) + 0.1 * seed,  # reversed
+            "pac_bayes_flatness": 1.0 + 0.1 * seed,  # equal
+        }
+        for kind in ("true", "random")
+        for seed, base in ((0, 1.0), (1, 1.1), (2, 0.9))
+    ]
+    sep = summary.separation(pd.DataFrame(rows)).set_index("measure")
+    assert sep["explains"].to_dict() == {
+        "log_spectral_product": True,
+        "frobenius_sum": False,
+        "path_norm": False,
+        "pac_bayes_flatness": False,
+    }
+    assert sep.loc["frobenius_sum", "separates"] and sep.loc["frobenius_sum", "p_value"] > 0.05
+    assert sep.loc["log_spectral_product", "random_minus_true_se"] == pytest.approx(
+        math.sqrt(2 * 0.01 / 3)
+    )
+    one_seed = summary.separation(pd.DataFrame([r for r in rows if r["seed"] == 0]))
+    assert one_seed["p_value"].isna().all() and not one_seed["explains"].any()
+
+
+def test_noisy_runs_parse_and_need_their_label_noise(tmp_path):
+    from reprise.papers.memorization import TE_PAIRS, TE_RUNS
+    from reprise.papers.memorization.runs import RUN_ADDONS
+    from reprise.papers.memorization.steps import train_te
+    from reprise.training.recipe import parse_run
+
+    assert parse_run("pgd_at_te_noisy", RUN_ADDONS) == ("pgd_at", ("te", "noisy"))
+    assert TE_PAIRS["pgd_at_noisy"] == "pgd_at_te_noisy" and "trades_noisy" in TE_RUNS
+    with pytest.raises(ConfigError, match="te.label_noise"):
+        section = {"datasets": ["digits"], "runs": ["pgd_at_noisy"], "train_size": None}
+        train_te({"te": section}, {"train": _split_file(tmp_path)}, {}, None)
 
 
 @pytest.mark.slow
@@ -176,7 +232,12 @@ def test_snakemake_builds_the_memorization_dag_end_to_end_at_tiny_size(project_c
     assert set(metrics) == set(METRICS)
     assert metrics["digits_pgd_at_random_train_robust_acc"] is not None
     assert metrics["digits_trades_te_gap_reduction"] is not None
-    assert len(pd.read_parquet(out / "tables" / "best_final.parquet")) == 8  # 4 runs x 2
+    best_final = pd.read_parquet(out / "tables" / "best_final.parquet")
+    assert len(best_final) == 12  # 6 runs (2 on noisy labels) x 2 checkpoints
+    assert metrics["digits_pgd_at_noisy_te_gap_reduction"] is not None
+    rows = pd.read_parquet(out / "tables" / "complexity.parquet").set_index("method")
+    assert set(rows.loc["pgd_at", "seeds"]) == {2}  # TINY: PGD-AT at two seeds
+    assert set(rows.loc["trades", "seeds"]) == {1}
     report = (project_copy / "results" / "smoke" / "REPORT.md").read_text()
     for claim in (
         "pgd-at-memorizes-random-labels",

@@ -237,6 +237,40 @@ def test_metrics_cover_every_declared_key_and_leave_unconfigured_runs_nan():
     assert np.isnan(m["pgd_at_clean_acc"])
 
 
+def test_a_second_dataset_gets_its_own_prefixed_metrics_from_its_first_backbone():
+    """CIFAR-100's metrics read the tables of the backbone data.extra puts on it, and stay
+    null when no backbone trains there."""
+    from reprise.papers.rejection import backbone_datasets
+
+    scores = scores_table()
+    tprs = [0.95]
+    other = scores.assign(backbone="cnn_c100", correct=~scores["correct"])  # a different model
+    both = pd.concat([scores, other], ignore_index=True)
+    tables = dict(
+        detection=analysis.detection_table(both),
+        acceptance=analysis.acceptance_table(both, tprs),
+        rules=analysis.rules_table(analysis.acceptance_table(both, tprs), both, tprs[0]),
+        gains=analysis.gain_table(both, 20),
+        scores=both,
+    )
+    data = {"dataset": "digits", "extra": {"cifar100": ["cnn_c100"]}}
+    assert backbone_datasets(data, ["cnn", "cnn_c100"]) == {"cnn": "digits", "cnn_c100": "cifar100"}
+    primary = Tables.of_backbone("cnn", **tables)
+    alone = METRICS.compute(primary)
+    assert np.isnan(alone["cifar100_pgd_at_rr_auc_gain_pgd"])
+    primary.others = {"cifar100": Tables.of_backbone("cnn_c100", **tables)}
+    m = METRICS.compute(primary)
+    assert m["pgd_at_rr_auc_gain_pgd"] == alone["pgd_at_rr_auc_gain_pgd"]
+    mine = METRICS.compute(Tables.of_backbone("cnn_c100", **tables))
+    assert m["cifar100_pgd_at_rr_auc_gain_pgd"] == mine["pgd_at_rr_auc_gain_pgd"]
+    assert m["cifar100_pgd_at_rr_auc_gain_pgd"] != m["pgd_at_rr_auc_gain_pgd"]
+    for bad in (["cnn", "cnn"], ["resnet"]):
+        with pytest.raises(ConfigError, match="data.extra.cifar100"):
+            backbone_datasets({"dataset": "digits", "extra": {"cifar100": bad}}, ["cnn", "c100"])
+    with pytest.raises(ConfigError, match="none trains on digits"):
+        backbone_datasets({"dataset": "digits", "extra": {"cifar100": ["cnn"]}}, ["cnn"])
+
+
 def test_corruptions_stay_in_range_and_grow_with_severity():
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     for family in ("gaussian_noise", "gaussian_blur", "contrast", "brightness", "jpeg_compression"):

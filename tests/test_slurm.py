@@ -47,7 +47,7 @@ class Training(NamedTuple):
     slow: dict
 
 
-LABELS_RUN = "digits/pgd_at-true"
+LABELS_RUN = "digits/pgd_at-true-seed0"
 TRAININGS = [
     Training(
         TRAIN_RULE,

@@ -14,6 +14,7 @@ TRAIN_RULE = "memorization_train_labels"
 # Every memorization job at a few seconds (smoke config merged under it).
 TINY = {
     "random_labels": {
+        "seeds": [0, 1],  # PGD-AT's complexity models at two seeds
         "train_size": 32,
         "train": {"epochs": 2, "batch_size": 16, "monitor": {"test_size": 16}},
         "attack": {"steps": 1},
@@ -35,7 +36,9 @@ TINY = {
 }
 
 # TINY with one method of each experiment: the fewest jobs of a whole-paper DAG.
-SMALLEST = deep_merge(TINY, {"random_labels": {"methods": ["pgd_at"]}, "te": {"runs": ["pgd_at"]}})
+SMALLEST = deep_merge(
+    TINY, {"random_labels": {"methods": ["pgd_at"], "seeds": [0]}, "te": {"runs": ["pgd_at"]}}
+)
 
 
 def tiny_config(project: Path, overrides: dict = SMALLEST, **extra) -> None:
@@ -56,6 +59,7 @@ def train_params(epochs: int, size: int | None = None, lr: float = 0.1) -> dict:
             **TINY["random_labels"],
             "methods": ["pgd_at"],
             "labels": ["true"],
+            "seeds": [0],
             "train": {**TINY["random_labels"]["train"], "epochs": epochs, "lr": lr},
         },
     )

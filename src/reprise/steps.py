@@ -106,11 +106,14 @@ def narrow(params: dict, only: Mapping[str, str]) -> dict:
         for p in parents:
             node = node[p]
         entries = node[leaf]
-        if value not in entries:
+        # a wildcard is a string: it names the entry whose str() it is (a seed 1 by "1")
+        match = [e for e in entries if str(e) == str(value)]
+        if not match:
             raise ConfigError(
                 f"{path} has no entry {value!r}; it has {', '.join(map(str, entries))}"
             )
-        node[leaf] = {value: entries[value]} if isinstance(entries, dict) else [value]
+        key = match[0]
+        node[leaf] = {key: entries[key]} if isinstance(entries, dict) else [key]
     return params
 
 

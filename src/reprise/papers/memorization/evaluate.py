@@ -37,49 +37,102 @@ def grad_statistics(histories: pd.DataFrame) -> pd.DataFrame:
     return histories.groupby(LABEL_KEYS).apply(stats, include_groups=False).reset_index()
 
 
+SEPARATION_COLUMNS = [
+    "dataset",
+    "method",
+    "measure",
+    "true",
+    "true_sd",
+    "random",
+    "random_sd",
+    "seeds",
+    "random_minus_true",
+    "random_minus_true_se",
+    "p_value",
+    "separates",
+    "explains",
+]
+
+
 def separation(measures: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset, method and measure: the value on true and on random labels, their
-    difference on a log10 scale, and whether the measure ranks the random-label model
-    (which cannot generalise) as the more complex one."""
+    """Per dataset, method and measure, over the training seeds: the mean and sd on true and
+    on random labels; random − true on a log10 scale with its standard error; the one-sided
+    Welch p-value of "random above true"; whether the means rank the random-label model
+    (which cannot generalise) as the more complex one (`separates`) and whether that holds
+    at EXPLAINS_ALPHA (`explains`: a measure that explains robust generalisation)."""
+    measures = measures if "seed" in measures else measures.assign(seed=0)
     rows = []
     for (dataset, method), g in measures.groupby(["dataset", "method"], sort=True):
-        by_kind = g.set_index("labels")
-        if not {"true", "random"} <= set(by_kind.index):
+        if not {"true", "random"} <= set(g["labels"]):
             continue
         for m in COMPLEXITY:
-            true, rand = float(by_kind.at["true", m]), float(by_kind.at["random", m])
+            true = log10_values(m, g.loc[g["labels"] == "true", m])
+            rand = log10_values(m, g.loc[g["labels"] == "random", m])
             rows.append(
                 {
                     "dataset": dataset,
                     "method": method,
                     "measure": m,
-                    "true": true,
-                    "random": rand,
-                    "random_minus_true": log_difference(m, true, rand),
-                    "separates": bool(rand > true),
+                    **compare(true, rand),
+                    "true": float(g.loc[g["labels"] == "true", m].mean()),
+                    "true_sd": float(g.loc[g["labels"] == "true", m].std()),
+                    "random": float(g.loc[g["labels"] == "random", m].mean()),
+                    "random_sd": float(g.loc[g["labels"] == "random", m].std()),
+                    "seeds": min(len(true), len(rand)),
                 }
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "dataset",
-            "method",
-            "measure",
-            "true",
-            "random",
-            "random_minus_true",
-            "separates",
-        ],
-    )
+    return pd.DataFrame(rows, columns=SEPARATION_COLUMNS)
 
 
-def log_difference(measure: str, true: float, rand: float) -> float:
-    """random − true on a log10 scale (log_spectral_product is a log10 already)."""
+def log10_values(measure: str, values: pd.Series) -> np.ndarray:
+    """A measure's values on a log10 scale (log_spectral_product is a log10 already)."""
+    v = values.to_numpy(dtype=float)
     if measure == "log_spectral_product":
-        return rand - true
-    if true <= 0 or rand <= 0:
+        return v
+    return np.log10(np.where(v > 0, v, np.nan))
+
+
+def compare(true: np.ndarray, rand: np.ndarray) -> dict:
+    """random − true (log10 means), its standard error, the one-sided Welch p-value of
+    random > true (NaN with fewer than two seeds a side or no spread), and the verdicts."""
+    from scipy import stats
+
+    from reprise.papers.memorization import EXPLAINS_ALPHA
+
+    diff = float(np.mean(rand) - np.mean(true))
+    p, se = math.nan, math.nan
+    if min(len(true), len(rand)) >= 2:
+        se = float(math.sqrt(np.var(true, ddof=1) / len(true) + np.var(rand, ddof=1) / len(rand)))
+        if se > 0:
+            p = float(stats.ttest_ind(rand, true, equal_var=False, alternative="greater").pvalue)
+    return {
+        "random_minus_true": diff,
+        "random_minus_true_se": se,
+        "p_value": p,
+        "separates": bool(diff > 0),
+        "explains": bool(p < EXPLAINS_ALPHA),  # NaN compares False
+    }
+
+
+def relabelled_pass_rate(measures: pd.DataFrame, dataset: str, method: str, bound: float):
+    """How often "the fraction of explaining measures is at most `bound`" holds when the
+    models' true/random labels are reassigned: over every split of the 2n models into two
+    groups of their sizes (the claim's own test applied to orderings carrying no signal)."""
+    from itertools import combinations
+
+    g = measures[(measures["dataset"] == dataset) & (measures["method"] == method)]
+    g = g.reset_index(drop=True)
+    n_true = int((g["labels"] == "true").sum())
+    if n_true < 2 or len(g) - n_true < 2:
         return math.nan
-    return math.log10(rand / true)
+    logs = {m: log10_values(m, g[m]) for m in COMPLEXITY}
+    passes = []
+    for chosen in combinations(range(len(g)), n_true):
+        mask = np.zeros(len(g), bool)
+        mask[list(chosen)] = True
+        explains = [compare(v[mask], v[~mask])["explains"] for v in logs.values()]
+        passes.append(np.mean(explains) <= bound)
+    return float(np.mean(passes))
 
 
 def ratio(a: float, b: float) -> float:

@@ -10,12 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reprise.papers.memorization import TE_PAIRS
+
 METHOD_NAMES = {"pgd_at": "PGD-AT", "trades": "TRADES"}
 RUN_NAMES = {
     "pgd_at": "PGD-AT",
     "pgd_at_te": "PGD-AT+TE",
     "trades": "TRADES",
     "trades_te": "TRADES+TE",
+    "pgd_at_noisy": "PGD-AT, noisy labels",
+    "pgd_at_te_noisy": "PGD-AT+TE, noisy labels",
+    "trades_noisy": "TRADES, noisy labels",
+    "trades_te_noisy": "TRADES+TE, noisy labels",
 }
 ACCURACY_PANELS = {
     "train_clean_acc": "train clean",  # on the labels as trained
@@ -80,26 +86,30 @@ def grad_norm_curves(histories: pd.DataFrame):
 
 
 def complexity_table(table: pd.DataFrame):
-    """Each complexity measure on true vs random labels (log10 ratio random/true, printed
-    with the values): green where the measure ranks the model that cannot generalise
-    (random labels) as more complex, red where it does not."""
+    """Each complexity measure on true vs random labels (mean ± sd over the training seeds,
+    log10 ratio random/true ± its standard error, one-sided Welch p): green where the measure
+    ranks the model that cannot generalise (random labels) as more complex at p < 0.05 (it
+    would explain robust generalisation), yellow where only the means do, red otherwise."""
     import matplotlib.pyplot as plt
 
     t = table.assign(row=table["dataset"] + " " + table["method"].map(METHOD_NAMES))
     rows, cols = sorted(t["row"].unique()), list(dict.fromkeys(t["measure"]))
-    diff = t.pivot(index="row", columns="measure", values="random_minus_true").loc[rows, cols]
-    fig, ax = plt.subplots(figsize=(2.2 * len(cols) + 1.5, 0.7 * len(rows) + 1.4))
-    colours = np.where(diff.to_numpy() > 0, 1.0, 0.0)
-    ax.imshow(colours, cmap="RdYlGn", vmin=-0.6, vmax=1.6, aspect="auto")
     cell = t.set_index(["row", "measure"])
+    colours = np.array(
+        [[_verdict_colour(cell.loc[(r, c)]) for c in cols] for r in rows], dtype=float
+    )
+    fig, ax = plt.subplots(figsize=(2.6 * len(cols) + 1.5, 0.9 * len(rows) + 1.4))
+    ax.imshow(colours, cmap="RdYlGn", vmin=-0.6, vmax=1.6, aspect="auto")
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             v = cell.loc[(r, c)]
             ax.text(
                 j,
                 i,
-                f"true {v['true']:.3g}\nrandom {v['random']:.3g}\n"
-                f"Δlog10 {v['random_minus_true']:+.2f}",
+                f"true {v['true']:.3g} ± {v['true_sd']:.2g}\n"
+                f"random {v['random']:.3g} ± {v['random_sd']:.2g}\n"
+                f"Δlog10 {v['random_minus_true']:+.2f} ± {v['random_minus_true_se']:.2f}, "
+                f"p {v['p_value']:.2g} (n={v['seeds']})",
                 ha="center",
                 va="center",
                 fontsize=7,
@@ -111,21 +121,28 @@ def complexity_table(table: pd.DataFrame):
     return fig
 
 
+def _verdict_colour(v) -> float:
+    """1 (green): explains at p < 0.05; 0.5: random above true on the means only; 0: not."""
+    return 1.0 if v["explains"] else 0.5 if v["separates"] else 0.0
+
+
 def te_curves(histories: pd.DataFrame):
-    """PGD test accuracy per epoch with and without temporal ensembling: PGD-AT vs
-    PGD-AT+TE and TRADES vs TRADES+TE, one row per dataset; dotted: the TE weight's ramp."""
+    """PGD test accuracy per epoch with and without temporal ensembling: each run beside its
+    TE partner (PGD-AT, TRADES, and those on noisy labels where run), one row per dataset;
+    dotted: the TE weight's ramp."""
     import seaborn as sns
 
     h = histories.assign(name=histories["run"].map(RUN_NAMES))
     datasets = sorted(h["dataset"].unique())
-    fig, axes = _grid(len(datasets), 2, w=5.0, h=3.0)
+    bases = [b for b in TE_PAIRS if b in set(h["run"])]
+    fig, axes = _grid(len(datasets), len(bases), w=5.0, h=3.0)
     for row, dataset in zip(axes, datasets, strict=True):
         d = h[h["dataset"] == dataset]
-        for ax, base in zip(row, ("pgd_at", "trades"), strict=True):
-            pair = d[d["run"].isin([base, f"{base}_te"])]
+        for ax, base in zip(row, bases, strict=True):
+            pair = d[d["run"].isin([base, TE_PAIRS[base]])]
             sns.lineplot(pair, x="epoch", y="test_robust_acc", hue="name", ax=ax)
-            ax.set(title=f"{dataset}: {METHOD_NAMES[base]} ± TE", ylabel="PGD test accuracy")
-            te = pair[pair["run"] == f"{base}_te"]
+            ax.set(title=f"{dataset}: {RUN_NAMES[base]} ± TE", ylabel="PGD test accuracy")
+            te = pair[pair["run"] == TE_PAIRS[base]]
             if "te_weight" in te and te["te_weight"].max() > 0:
                 twin = ax.twinx()
                 twin.plot(te["epoch"], te["te_weight"], ":", color="grey", lw=1)

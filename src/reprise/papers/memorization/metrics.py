@@ -13,9 +13,11 @@ from reprise.papers.memorization import (
     CHECKPOINTS,
     COMPLEXITY,
     DATASETS,
+    EXPLAINING_BOUND,
     LABEL_KINDS,
     LABEL_METHODS,
     TE_ATTACKS,
+    TE_PAIRS,
     TE_RUNS,
 )
 
@@ -35,6 +37,7 @@ class Tables:
     histories: Any  # per-epoch rows of the random-label runs
     finals: Any  # their last epochs (evaluate.final_rows)
     separation: Any  # complexity measures, true vs random (evaluate.separation)
+    measures: Any  # the complexity measures of every model (each seed)
     best_final: Any  # TE runs' best and final checkpoints (evaluate.best_final)
 
 
@@ -73,17 +76,34 @@ def gradient_ratios(ds: str, t: Tables) -> dict:
     return out
 
 
+COMPLEXITY_STATS = {
+    "random_minus_true": "on random labels minus on true labels, mean over seeds (log10 "
+    "scale: a log10 ratio for all but log_spectral_product, already a log10)",
+    "random_minus_true_se": "standard error of that difference over the seeds",
+    "p_value": "one-sided Welch p-value of random above true over the seeds",
+}
+
+
 def complexity_separation(ds: str, t: Tables) -> dict:
+    from reprise.papers.memorization.evaluate import relabelled_pass_rate
+
+    fractions = ("separating", "explaining")
     out = dict.fromkeys(
-        [f"{ds}_complexity_separating_fraction"]
-        + [f"{ds}_{m}_random_minus_true" for m in COMPLEXITY]
+        [f"{ds}_complexity_{f}_fraction" for f in fractions]
+        + [f"{ds}_complexity_pass_rate_relabelled"]
+        + [f"{ds}_{m}_{stat}" for m in COMPLEXITY for stat in COMPLEXITY_STATS]
     )
     sep = t.separation
     g = sep[(sep["method"] == "pgd_at") & (sep["dataset"] == ds)]
     if not g.empty:
         out[f"{ds}_complexity_separating_fraction"] = float(g["separates"].mean())
+        out[f"{ds}_complexity_explaining_fraction"] = float(g["explains"].mean())
+        rate = relabelled_pass_rate(t.measures, ds, "pgd_at", EXPLAINING_BOUND)
+        out[f"{ds}_complexity_pass_rate_relabelled"] = None if math.isnan(rate) else rate
         for r in g.itertuples():
-            out[f"{ds}_{r.measure}_random_minus_true"] = r.random_minus_true
+            for stat in COMPLEXITY_STATS:
+                value = float(getattr(r, stat))
+                out[f"{ds}_{r.measure}_{stat}"] = None if math.isnan(value) else value
     return out
 
 
@@ -104,18 +124,18 @@ def te_gaps(ds: str, t: Tables) -> dict:
     """Best-minus-final PGD-20 accuracy per run, and how much TE shrinks it."""
     out = dict.fromkeys(
         [f"{ds}_{run}_gap_pgd20" for run in TE_RUNS]
-        + [f"{ds}_{base}_te_gap_reduction" for base in LABEL_METHODS]
-        + [f"{ds}_{base}_te_final_autoattack_gain" for base in LABEL_METHODS]
+        + [f"{ds}_{base}_te_gap_reduction" for base in TE_PAIRS]
+        + [f"{ds}_{base}_te_final_autoattack_gain" for base in TE_PAIRS]
     )
     bf = t.best_final[t.best_final["dataset"] == ds].set_index(["run", "checkpoint"])
     gap = {}
     for run in bf.index.get_level_values("run").unique():
         best, final = float(bf.at[(run, "best"), "pgd20"]), float(bf.at[(run, "final"), "pgd20"])
         gap[run] = out[f"{ds}_{run}_gap_pgd20"] = best - final
-    for base in LABEL_METHODS:
-        if base in gap and f"{base}_te" in gap:
-            out[f"{ds}_{base}_te_gap_reduction"] = gap[base] - gap[f"{base}_te"]
-            aa = [float(bf.at[(r, "final"), "autoattack"]) for r in (f"{base}_te", base)]
+    for base, te in TE_PAIRS.items():
+        if base in gap and te in gap:
+            out[f"{ds}_{base}_te_gap_reduction"] = gap[base] - gap[te]
+            aa = [float(bf.at[(r, "final"), "autoattack"]) for r in (te, base)]
             out[f"{ds}_{base}_te_final_autoattack_gain"] = aa[0] - aa[1]
     return out
 
@@ -140,12 +160,19 @@ for _ds in DATASETS:
     METRICS.group(
         {
             f"{_ds}_complexity_separating_fraction": f"{_ds}: fraction of the complexity "
-            "measures that rank PGD-AT on random labels (cannot generalise) above PGD-AT on "
-            "true labels",
+            "measures whose mean over seeds ranks PGD-AT on random labels (cannot generalise) "
+            "above PGD-AT on true labels",
+            f"{_ds}_complexity_explaining_fraction": f"{_ds}: fraction of the complexity "
+            "measures that rank the random-label PGD-AT models above the true-label ones with "
+            "a one-sided Welch test over seeds at p < 0.05 (they would explain robust "
+            "generalisation)",
+            f"{_ds}_complexity_pass_rate_relabelled": f"{_ds}: share of the reassignments of "
+            "the models' true/random labels under which the explaining fraction is at most "
+            "1/2 (how often the claim passes on orderings without signal)",
             **{
-                f"{_ds}_{m}_random_minus_true": f"{_ds}, PGD-AT: {m} on random labels minus on "
-                "true labels (log10 ratio for all but log_spectral_product, already a log10)"
+                f"{_ds}_{m}_{stat}": f"{_ds}, PGD-AT: {m} {text}"
                 for m in COMPLEXITY
+                for stat, text in COMPLEXITY_STATS.items()
             },
         }
     )(partial(complexity_separation, _ds))
@@ -167,13 +194,13 @@ for _ds in DATASETS:
             },
             **{
                 f"{_ds}_{base}_te_gap_reduction": f"{_ds}: best-minus-final PGD-20 gap of {base} "
-                f"minus that of {base}+TE"
-                for base in LABEL_METHODS
+                f"minus that of {te}"
+                for base, te in TE_PAIRS.items()
             },
             **{
                 f"{_ds}_{base}_te_final_autoattack_gain": f"{_ds}: AutoAttack accuracy of the "
-                f"final {base}+TE checkpoint minus that of the final {base} checkpoint"
-                for base in LABEL_METHODS
+                f"final {te} checkpoint minus that of the final {base} checkpoint"
+                for base, te in TE_PAIRS.items()
             },
         }
     )(partial(te_gaps, _ds))

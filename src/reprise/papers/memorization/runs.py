@@ -16,6 +16,8 @@ from reprise.training.recipe import build_method, parse_run
 from reprise.yamlconf import deep_merge
 
 log = logging.getLogger("reprise")
+# a run name's addons: `_te` (temporal ensembling), `_noisy` (te.label_noise on the labels)
+RUN_ADDONS = ("te", "noisy")
 
 
 def for_dataset(section: dict, dataset: str) -> dict:
@@ -44,8 +46,8 @@ def model_for(cfg: dict, data: ImageData):
 
 def method_for(name: str, section: dict, num_samples: int, num_classes: int, epochs: int):
     """PGD-AT or TRADES by name (the core recipe); a `_te` suffix adds temporal ensembling
-    (section `ensemble`)."""
-    method, addons = parse_run(name, ("te",))
+    (section `ensemble`); `_noisy` changes the labels, not the method."""
+    method, addons = parse_run(name, RUN_ADDONS)
     hooks = []
     if "te" in addons:
         te = section["ensemble"]

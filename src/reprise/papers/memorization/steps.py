@@ -22,6 +22,16 @@ STEPS = Steps()
 log = logging.getLogger("reprise")
 
 
+def reseeded(rt, seed: int):
+    """The runtime with another seed, every generator reseeded (the same one: unchanged)."""
+    if seed == rt.seed:
+        return rt
+    from reprise.runtime import seed_everything
+
+    seed_everything(seed, deterministic=rt.device.type == "cpu")
+    return replace(rt, seed=seed)
+
+
 def _fit(section, method_name, train, test, outputs, rt, run: dict, accel):
     """Train one run through the core loop, resumable from the CLI's resume directory;
     returns the model, the monitored best epoch (or None) and the per-epoch table (with the
@@ -57,8 +67,8 @@ def _fit(section, method_name, train, test, outputs, rt, run: dict, accel):
 )
 def train_labels(params, inputs, outputs, rt):
     """PGD-AT or TRADES on true or random labels (noise rate, fixed by seed, saved with the
-    model); the table logs clean/robust train (as trained) and test accuracy and the squared
-    gradient norm per epoch."""
+    model), at one training seed; the table logs clean/robust train (as trained) and test
+    accuracy and the squared gradient norm per epoch."""
     from reprise.metrics import accuracy
     from reprise.models import save_model
     from reprise.papers.memorization.runs import for_dataset, training_labels
@@ -67,6 +77,8 @@ def train_labels(params, inputs, outputs, rt):
     section = params["random_labels"]
     dataset, method, kind = (one(section, k) for k in ("datasets", "methods", "labels"))
     section = for_dataset(section, dataset)
+    # the training seed (random_labels.seeds, narrowed to the job's): the runtime's seed plus it
+    rt = reseeded(rt, rt.seed + one(section, "seeds"))
     train = training_labels(
         load_data(inputs["train"], params.get("data"), section.get("train_size")),
         kind,
@@ -74,7 +86,7 @@ def train_labels(params, inputs, outputs, rt):
         section["noise_seed"],
     )
     test = load_data(inputs["test"], params.get("data"))
-    run = {"dataset": dataset, "method": method, "labels": kind}
+    run = {"dataset": dataset, "method": method, "labels": kind, "seed": rt.seed}
     accel = rt.accel(**params.get("accel", {}))
     model, _, history = _fit(section, method, train, test, outputs, rt, run, accel)
     # The per-epoch monitor sees a test subset; the final clean accuracy (is it at chance?)
@@ -96,16 +108,21 @@ def train_labels(params, inputs, outputs, rt):
     gpu=True,
 )
 def train_te(params, inputs, outputs, rt):
-    """PGD-AT, PGD-AT+TE, TRADES or TRADES+TE; keeps the final model and the checkpoint of
-    the best PGD test accuracy (the per-epoch monitor)."""
+    """PGD-AT, PGD-AT+TE, TRADES or TRADES+TE, on noisy training labels for a `_noisy` run;
+    keeps the final model and the checkpoint of the best PGD test accuracy (the monitor)."""
     from reprise.models import save_model
-    from reprise.papers.memorization.runs import for_dataset
-    from reprise.training.recipe import load_data
+    from reprise.papers.memorization.runs import RUN_ADDONS, for_dataset, training_labels
+    from reprise.training.recipe import load_data, parse_run
 
     section = params["te"]
     dataset, name = one(section, "datasets"), one(section, "runs")
     section = for_dataset(section, dataset)
     train = load_data(inputs["train"], params.get("data"), section.get("train_size"))
+    if "noisy" in parse_run(name, RUN_ADDONS)[1]:  # symmetric label noise, fixed by its seed
+        if "label_noise" not in section:
+            raise ConfigError(f"te.runs has {name!r}: te.label_noise must give rate and seed")
+        noise = section["label_noise"]
+        train = training_labels(train, "random", noise["rate"], noise["seed"])
     test = load_data(inputs["test"], params.get("data"))
     run = {"dataset": dataset, "run": name}
     accel = rt.accel(**params.get("accel", {}))
@@ -180,7 +197,7 @@ def complexity_(params, inputs, outputs, rt):
         labels = ckpt["train_labels"]
         train = load_data(inputs["train"], params.get("data"), len(labels))
         data = ImageData(train.x, labels, train.classes).subset(section["samples"])
-        row = {k: ckpt[k] for k in ("dataset", "method", "labels")}
+        row = {k: ckpt[k] for k in ("dataset", "method", "labels")} | {"seed": ckpt.get("seed", 0)}
         row |= complexity.measures(model, data, attack, section, rt.seed, accel)
         log.info("%s", row)
         rows.append(row)
@@ -206,7 +223,7 @@ def evaluate(params, inputs, outputs, rt):
     write_table(outputs["best_final"], best_final)
     from reprise.papers.memorization.metrics import METRICS, Tables
 
-    tables = Tables(labels, finals, separation, best_final)
+    tables = Tables(labels, finals, separation, measures, best_final)
     write_json(outputs["metrics"], METRICS.compute(tables))
 
 

@@ -1,10 +1,12 @@
 """metrics.json of the rejection paper, of its first (primary) backbone: every metric declared
 once, beside the function that computes it from the evaluate step's tables. A run or an
-attack that is not configured gives NaN (written as null)."""
+attack that is not configured gives NaN (written as null). The paper's second dataset
+(CIFAR-100, paper scale) adds a few metrics prefixed by its name, of the first backbone
+trained on it (`data.extra`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -15,17 +17,20 @@ from reprise.papers.rejection import AT_METHODS
 
 BASELINES = ("energy", "kd", "lid", "gda")
 TPR95 = 0.95  # the paper's true-positive rate for the rejection threshold
+OTHER_DATASETS = ("cifar100",)  # datasets besides the primary one that have metrics
 
 
 @dataclass
 class Tables:
-    """The evaluate step's tables (pandas DataFrames), narrowed to the primary backbone."""
+    """The evaluate step's tables (pandas DataFrames), narrowed to the primary backbone;
+    `others` holds those of each other dataset's first backbone, by dataset."""
 
     detection: Any
     acceptance: Any
     rules: Any
     gains: Any
     scores: Any
+    others: dict[str, Tables] = field(default_factory=dict)
 
     @classmethod
     def of_backbone(cls, backbone: str, **tables) -> Tables:
@@ -250,3 +255,36 @@ def corruptions(t: Tables) -> dict:
         out["pgd_at_rr_corruption_auc_rcon"] - out["pgd_at_rr_corruption_auc_con"]
     )
     return out
+
+
+# On another dataset (CIFAR-100): the headline numbers of PGD-AT(+RR), and RR's PGD AUC gain
+# with TRADES and CCAT.
+ON_DATASET = {
+    "pgd_at_clean_acc": "PGD-AT: clean test accuracy",
+    "pgd_at_pgd_acc": "PGD-AT: accuracy under PGD, without rejection",
+    "pgd_at_rr_clean_acc_drop": "PGD-AT minus PGD-AT+RR clean test accuracy",
+    "pgd_at_rr_auc_gain_pgd": "PGD-AT+RR: AUC of R-Con minus AUC of Con under PGD",
+    "pgd_at_rr_auc_gain_pgd_ci_low": "PGD-AT+RR: lower end of that gain's 95% bootstrap CI",
+    "pgd_at_rr_auc_gain_adaptive_pgd_ci_low": (
+        "PGD-AT+RR: lower end of the adaptive AUC gain's 95% bootstrap interval"
+    ),
+    "pgd_at_rr_pgd_tpr95_acc_gain": "PGD-AT+RR: TPR-95 accuracy of R-Con minus that of Con",
+    "trades_rr_auc_gain_pgd_ci_low": "TRADES+RR: lower end of the PGD AUC gain's 95% CI",
+    "ccat_rr_auc_gain_pgd_ci_low": "CCAT+RR: lower end of the PGD AUC gain's 95% CI",
+}
+
+
+def on_dataset(dataset: str, t: Tables) -> dict:
+    """ON_DATASET's metrics of `dataset`'s tables, prefixed by its name (NaN when not run)."""
+    other = t.others.get(dataset)
+    if other is None:
+        return {f"{dataset}_{k}": np.nan for k in ON_DATASET}
+    m = {**per_method("pgd_at", other), **per_method("trades", other)}
+    m.update(per_method("ccat", other), pgd_at_pgd_acc=other.accuracy("pgd_at", "pgd"))
+    return {f"{dataset}_{k}": m[k] for k in ON_DATASET}
+
+
+for _d in OTHER_DATASETS:
+    METRICS.group({f"{_d}_{k}": f"{_d}: {v}" for k, v in ON_DATASET.items()})(
+        partial(on_dataset, _d)
+    )

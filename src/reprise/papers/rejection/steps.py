@@ -157,11 +157,11 @@ def score(params, inputs, outputs, rt):
 @STEPS.register(
     inputs=("scores*",),
     outputs=("metrics", "detection", "acceptance", "rules", "auc", "gains", "corruptions"),
-    sections=("backbones", "evaluation"),
+    sections=("backbones", "data", "evaluation"),
 )
 def evaluate(params, inputs, outputs, rt):
     """The detection (AUC), acceptance, rules, AUC-gain and corruption tables, and
-    metrics.json."""
+    metrics.json (of the first backbone; the metrics of another dataset of its first)."""
     scores = pd.concat([read_table(p) for p in inputs["scores"]], ignore_index=True)
     cfg = params["evaluation"]
     tprs = cfg["tprs"]
@@ -169,14 +169,19 @@ def evaluate(params, inputs, outputs, rt):
     acceptance = analysis.acceptance_table(scores, tprs)
     rules = analysis.rules_table(acceptance, scores, tprs[0])
     gains = analysis.gain_table(scores, cfg["bootstrap"], seed=rt.seed)
-    primary = next(iter(params["backbones"]))
+    from reprise.papers.rejection import backbone_datasets
     from reprise.papers.rejection.metrics import METRICS, TPR95, Tables
 
     if TPR95 not in tprs:
         raise ConfigError(f"evaluation.tprs = {tprs} must include {TPR95} (the paper's TPR)")
-    tables = Tables.of_backbone(
-        primary, detection=detection, acceptance=acceptance, rules=rules, gains=gains, scores=scores
+    every = dict(
+        detection=detection, acceptance=acceptance, rules=rules, gains=gains, scores=scores
     )
+    first: dict[str, str] = {}  # dataset -> its first backbone; the primary dataset's first
+    for backbone, dataset in backbone_datasets(params["data"], params["backbones"]).items():
+        first.setdefault(dataset, backbone)
+    tables = Tables.of_backbone(first.pop(params["data"]["dataset"]), **every)
+    tables.others = {d: Tables.of_backbone(b, **every) for d, b in first.items()}
     metrics = METRICS.compute(tables)
     write_table(outputs["gains"], gains)
     write_table(outputs["detection"], detection)
