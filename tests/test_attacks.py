@@ -249,6 +249,11 @@ def test_momentum_pgd_keeps_only_improving_steps_and_stops_inside_the_ball():
         model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=30, loss=loss
     )
     assert (x_adv - 0.3).abs().max() < 0.01
+    # the momentum averages sign steps, as the official code: the first step is (1 - 0.9) lr
+    one = momentum_pgd(
+        model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=1, loss=loss
+    )
+    assert (one - x).abs().max().item() == pytest.approx(0.007, rel=1e-4)
     plain = pgd(
         model,
         x,

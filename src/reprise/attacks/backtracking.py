@@ -1,12 +1,13 @@
 """PGD with momentum and backtracking that keeps only improving steps: the attack of
 confidence-calibrated adversarial training (Stutz et al. 2020, as Pang et al.'s CCAT runs use).
 
-Per sample, with v ← μ·v + g/‖g‖₁ (the ascent direction g normalised, so the momentum
-averages directions, not magnitudes):
+Per sample, as the official code (Pang et al.'s attack_ccat, Stutz et al.'s normalised
+momentum): the momentum averages the step directions d(g) = sign(g) (L∞; L2: g/‖g‖₂),
 
-    candidate = project(x_adv + lr · sign(v))        (L∞; L2: lr · v/‖v‖₂)
-    accepted  if objective(candidate) > objective(x_adv)
-    lr        ← lr · up if accepted, lr / backtrack if not
+    m         ← μ·m + (1 − μ)·d(g)
+    candidate = project(x_adv + lr · m)               (the first step is (1 − μ)·lr)
+    accepted  if objective(candidate) ≥ objective(x_adv)
+    lr        ← lr / backtrack unless the objective strictly improved, else lr · up
 
 so a sample stops where its objective stops improving instead of being pushed to the
 ball's edge by fixed sign steps (which sets CCAT's interpolation weight to 0 everywhere).
@@ -21,10 +22,10 @@ from reprise.attacks.pgd import Ball, Extra, LossFn, _norms, _per_sample, forwar
 from reprise.models.base import evaluating
 
 
-def _direction(v: torch.Tensor, norm: str) -> torch.Tensor:
+def _direction(g: torch.Tensor, norm: str) -> torch.Tensor:
     if norm == "linf":
-        return v.sign()
-    return v / _per_sample(_norms(v).clamp_min(1e-12), v)
+        return g.sign()
+    return g / _per_sample(_norms(g).clamp_min(1e-12), g)
 
 
 def momentum_pgd(
@@ -65,13 +66,13 @@ def momentum_pgd(
         v = torch.zeros_like(grad)
         for _ in range(steps):
             with torch.no_grad():
-                v = momentum * v + grad / view(grad.flatten(1).abs().sum(1).clamp_min(1e-12))
-                candidate = ball.project(x_adv + view(lr).to(x.dtype) * _direction(v, norm))
+                v = momentum * v + (1 - momentum) * _direction(grad, norm)
+                candidate = ball.project(x_adv + view(lr).to(x.dtype) * v)
             value, grad_c = objective(candidate)
             with torch.no_grad():
-                better = value > best
-                x_adv = torch.where(view(better), candidate, x_adv)
-                grad = torch.where(view(better), grad_c, grad)
-                best = torch.where(better, value, best)
-                lr = torch.where(better, lr * up, lr / backtrack)
+                keep = value >= best
+                x_adv = torch.where(view(keep), candidate, x_adv)
+                grad = torch.where(view(keep), grad_c, grad)
+                lr = torch.where(value > best, lr * up, lr / backtrack)
+                best = torch.where(keep, value, best)
     return x_adv.detach()
