@@ -67,11 +67,12 @@ LONG_LOOPS = {
     "partseg": Loop(deep_merge(PARTSEG, {"train": {"steps": 8}}), 4),
     # fine-tuning: 3 epochs
     "libre": Loop(deep_merge(LIBRE, {"finetune": {"epochs": 3}}), 3),
-    # the speech zoo's training (`python -m reprise.speech train`): 3 epochs
+    # the speech zoo's training (`python -m reprise.speech train`): 3 epochs of model base
+    # (the other zoo models: 1)
     "flexit": Loop(
         {"evaluation": {"bootstrap": 200}},
         3,
-        deep_merge(TINY_ZOO, {"recipe": {"train": {"epochs": 3}}}),
+        deep_merge(TINY_ZOO, {"models": {"base": {"train": {"epochs": 3}}}}),
     ),
 }
 TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test within budget
@@ -84,7 +85,7 @@ def _copy(dest: Path, paper: str, loop: Loop) -> list[str]:
     if loop.speech is not None:
         speech_yaml = dest / "config" / "speech.yaml"
         speech = yaml.safe_load(speech_yaml.read_text())
-        speech["smoke"] = {**loop.speech, "models": speech["smoke"]["models"]}
+        speech["smoke"] = deep_merge({"models": speech["smoke"]["models"]}, loop.speech)
         speech_yaml.write_text(yaml.safe_dump(speech))
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tiny)]
     return [*snakemake, "--", f"results/smoke/{paper}/metrics.json"]
@@ -139,6 +140,7 @@ def _kill_during_long_step(proc, results: Path, saves: int, rng: random.Random) 
                 time.sleep(fraction * (last - first) / (count - 1))
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+                print(f"killed after {count} saves of {state} (-s shows this)")
                 return state
         time.sleep(0.01)
 
