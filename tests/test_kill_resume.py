@@ -61,8 +61,9 @@ LONG_LOOPS = {
         deep_merge(B3D, {"train": {"epochs": 1}, "methods": {"b3d": {"reverse": {"steps": 100}}}}),
         4,
     ),
-    # the program search: 4 rounds of 2500 programs; the model's training: 1 epoch
-    "autoda": Loop(deep_merge(AUTODA, {"train": {"epochs": 1}, "search": {"batch": 2500}}), 4),
+    # the program search: 6 rounds of 2000 programs (killed after the 5th save: the models'
+    # training makes 4, and the search model needs them to give starting points)
+    "autoda": Loop(deep_merge(AUTODA, {"search": {"batch": 2000, "max_programs": 12000}}), 6),
     # training: 8 steps, a save every 2
     "partseg": Loop(deep_merge(PARTSEG, {"train": {"steps": 8}}), 4),
     # fine-tuning: 3 epochs
