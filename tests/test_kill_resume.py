@@ -31,8 +31,8 @@ import yaml
 
 from reprise import papers
 from reprise.io import load_checkpoint
-from reprise.yamlconf import deep_merge
-from tests.conftest import copy_project, tiny_configfile
+from reprise.yamlconf import deep_merge, load_yaml
+from tests.conftest import ROOT, copy_project, tiny_configfile
 from tests.test_autoda import TINY as AUTODA
 from tests.test_b3d import TINY as B3D
 from tests.test_flexit import TINY_ZOO
@@ -41,6 +41,8 @@ from tests.test_partseg import TINY as PARTSEG
 from tests.test_poisoning import TINY as POISONING
 from tests.test_rejection import TINY as REJECTION
 from tests.tiny_runs import SMALLEST
+
+FLEXIT_RUNS = load_yaml(ROOT / "config/papers/flexit.yaml")["smoke"]["runs"]
 
 
 class Loop(NamedTuple):
@@ -55,7 +57,8 @@ MEM_LOOPS = ("random_labels", "te")  # memorization's sections with a training l
 LONG_LOOPS = {
     "memorization": Loop(deep_merge(SMALLEST, {s: {"train": {"epochs": 4}} for s in MEM_LOOPS}), 4),
     "rejection": Loop(deep_merge(REJECTION, {"runs": ["pgd_at_rr"], "train": {"epochs": 3}}), 3),
-    # the online poisoning loop: 1 + 3 + 3 saves over its runs at two steps
+    # the online and federated poisoning loops: 1 + 3 + 3 saves over the runs of one loop at
+    # two steps (rounds); five such loops, whichever runs first is killed
     "poisoning": Loop(POISONING, 7),
     # NES reverse-engineering (B3D), a save every 25 of its 100 steps; training: 1 epoch
     "b3d": Loop(
@@ -69,10 +72,10 @@ LONG_LOOPS = {
     "partseg": Loop(deep_merge(PARTSEG, {"train": {"steps": 8}}), 4),
     # fine-tuning: 3 epochs
     "libre": Loop(deep_merge(LIBRE, {"finetune": {"epochs": 3}}), 3),
-    # the speech zoo's training (`python -m reprise.speech train`): 3 epochs of model base
-    # (the other zoo models: 1)
+    # the speech zoo's training (`python -m reprise.speech train`): every run decodes zoo
+    # model base (the only one trained), 3 epochs
     "flexit": Loop(
-        {"evaluation": {"bootstrap": 200}},
+        {"runs": {run: {"model": "base"} for run in FLEXIT_RUNS}, "evaluation": {"bootstrap": 200}},
         3,
         deep_merge(TINY_ZOO, {"models": {"base": {"train": {"epochs": 3}}}}),
     ),
