@@ -1,27 +1,16 @@
 # Flexi-Transducer (arXiv:2104.02232): zoo models (rules/speech.smk) -> decode per run (a
 # model and its per-domain segment sizes at inference) -> evaluate -> figures.
 
+from reprise.papers.flexit.runs import check_runs as check_flexit_runs
+
 FLEXIT = CFG.scale_section("flexit")
 FLEXIT_RUNS = FLEXIT["runs"]
 PAPER_DATA["flexit"] = [SPEECH_CORPUS]
 
-for _run in ("baseline", "flexit"):  # the comparison every claim reads
-    if _run not in FLEXIT_RUNS:
-        raise WorkflowError(f"config/papers/flexit.yaml: runs needs an entry {_run!r}")
-for _name, _run in FLEXIT_RUNS.items():
-    if _run["model"] not in SPEECH_MODELS:
-        raise WorkflowError(
-            f"config/papers/flexit.yaml: runs.{_name} decodes model {_run['model']!r}; there is "
-            f"no model {_run['model']!r} in config/speech.yaml ({SCALE}) models: "
-            f"{', '.join(SPEECH_MODELS)}"
-        )
-for _name, _sweep in FLEXIT["sweeps"].items():
-    for _run in _sweep["runs"]:
-        if _run not in FLEXIT_RUNS:
-            raise WorkflowError(
-                f"config/papers/flexit.yaml: sweeps.{_name} names run {_run!r}, which is not "
-                f"in runs ({', '.join(FLEXIT_RUNS)})"
-            )
+try:
+    check_flexit_runs(FLEXIT, SPEECH_MODELS, SCALE)
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
 
 
 wildcard_constraints:

@@ -8,28 +8,40 @@ no file in the outputs' folder. Paths in argv: {in} holds the bad files `bad_fil
 {out} is where outputs go, {ro} is a read-only folder. A new case is one line.
 """
 
+import copy
 import json
 import os
 import pickle
 import random
 import re
 from pathlib import Path
+from unittest import mock
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 
 from reprise import cli, config, io, papers
 from reprise.claims import validated_config
 from reprise.data.digits import prepare
+from reprise.data.download import digest
 from reprise.data.prepared import load_split
 from reprise.errors import ReproError
 from reprise.models import build_model, load_model
+from reprise.papers.flexit.runs import check_runs
 from reprise.resume import Resume
+from reprise.speech import librispeech
+from reprise.speech.corpus import load_manifest, read_audio
+from reprise.speech.train import load_file
+from reprise.yamlconf import deep_merge
 from tests.conftest import run
 from tests.test_io import RunsCode
+from tests.test_speech_corpus import _tarball
 
 SMOKE = validated_config(yaml.safe_load(Path("config/config.yaml").read_text()))
+ZOO = yaml.safe_load(Path("config/speech.yaml").read_text())["smoke"]["models"]
 
 
 def step(paper, name, params=None, inputs=(), outputs=None, drop=()):
@@ -59,6 +71,37 @@ def attack_te(model):
 
 def override(paper, section):
     return ["validate", "--set", f"overrides.{paper}.smoke.{section}"]
+
+
+def decode(model):
+    """flexit's decode step on one run, reading the speech model `model`."""
+    flexit = SMOKE.scale_section("flexit")
+    params = {"runs": {"baseline": flexit["runs"]["baseline"]}, "decode": flexit["decode"]}
+    return step("flexit", "decode", params, inputs=[("model", model), ("corpus", "{in}")])
+
+
+def flexit_runs(change: dict, drop: str | None = None):
+    """flexit's shipped smoke lists with `change` merged (and run `drop` removed), checked
+    against the speech zoo as the workflow checks them."""
+
+    def call(d):
+        section = deep_merge(copy.deepcopy(SMOKE.scale_section("flexit")), change)
+        section["runs"].pop(drop, None)
+        check_runs(section, ZOO, "smoke")
+
+    return call
+
+
+def libri(raw: str):
+    """LibriSpeech prepared from the tarball {in}/<raw>/dev-clean.tar.gz into {out}/ls (its
+    checksum taken as the official one)."""
+
+    def call(d):
+        tarball = d / "in" / raw / "dev-clean.tar.gz"
+        with mock.patch.dict(librispeech.MD5, {"dev-clean": digest(tarball)}):
+            librispeech.prepare(tarball.parent, d / "out" / "ls", ["dev-clean"])
+
+    return call
 
 
 IMPLEMENTED = ", ".join(papers.available())
@@ -149,6 +192,60 @@ ROWS = [
     ("config-runs-unknown", override("rejection", "runs=[nope]"), 'smoke.runs.0 = "nope"'),
     ("config-json-bad", ["validate", "--config-json", "{x"], "--config-json is not valid JSON"),
     ("config-bad-scale", ["validate", "--set", "scale=huge"], 'scale = "huge"'),
+    # the new papers' config values of the wrong type
+    ("autoda-batch-type", override("autoda", "search.batch=many"), 'smoke.search.batch = "many"'),
+    ("b3d-chunks-type", override("b3d", "chunks=0"), "smoke.chunks = 0 is not allowed; expected a"),
+    ("b3d-per-chunk-type", override("b3d", "population.per_chunk=four"), "expected a value of"),
+    ("partseg-steps-type", override("partseg", "train.steps=1.5"), "smoke.train.steps = 1.5"),
+    ("partseg-lr-type", override("partseg", "train.lr=fast"), "expected a value of type number"),
+    ("libre-epochs-type", override("libre", "finetune.epochs=[1]"), "smoke.finetune.epochs = [1]"),
+    ("poisoning-steps-type", override("poisoning", "online.max_steps=two"), "online.max_steps"),
+    ("poisoning-rounds-neg", override("poisoning", "federated.rounds=-1"), "expected integer >= 0"),
+    ("flexit-model-type", override("flexit", "runs.baseline.model=7"), "runs.baseline.model = 7"),
+    # config lists naming what is not there
+    (
+        "autoda-target-unknown",
+        override("autoda", "targets=[nope]"),
+        'smoke.targets.0 = "nope" is not allowed; expected a key of smoke.models',
+    ),
+    (
+        "libre-detector-unknown",
+        override("libre", "detectors=[libre, nope]"),
+        'smoke.detectors.1 = "nope" is not allowed; expected a key of smoke.methods',
+    ),
+    (
+        "libre-transfer-unknown",
+        override("libre", "evaluation.transfer=[nope]"),
+        "expected a key of smoke.evaluation.attacks",
+    ),
+    (
+        "partseg-tsne-run-unknown",
+        override("partseg", "evaluation.tsne_run=nope"),
+        'smoke.evaluation.tsne_run = "nope" is not allowed; expected a key of smoke.runs',
+    ),
+    (
+        "flexit-run-model-unknown",
+        flexit_runs({"runs": {"baseline": {"model": "nope"}}}),
+        "runs.baseline decodes model 'nope'; there is no model 'nope' in config/speech.yaml",
+    ),
+    (
+        "flexit-sweep-run-unknown",
+        flexit_runs({"sweeps": {"command_br": {"runs": ["flexit", "nope"]}}}),
+        "sweeps.command_br names run 'nope', which is not in runs",
+    ),
+    ("flexit-no-baseline", flexit_runs({}, drop="baseline"), "runs needs an entry 'baseline'"),
+    # speech models, through flexit's decode step and the loader
+    ("speech-ckpt-random", decode("{in}/rand.pt"), "{in}/rand.pt is not a speech model: not a zip"),
+    ("speech-ckpt-code", decode("{in}/evil.pt"), "speech model {in}/evil.pt was refused"),
+    ("speech-ckpt-foreign", decode("{in}/shape.pt"), "{in}/shape.pt is not a speech transducer"),
+    ("speech-ckpt-config", lambda d: load_file(d / "in/speech.pt"), "does not fit its recorded"),
+    # audio and the corpus
+    ("audio-not-audio", lambda d: read_audio(d / "in/gold.h5"), "is not a readable audio file"),
+    ("audio-8khz", lambda d: read_audio(d / "in/8k.wav"), "expected mono 16000 Hz audio, got 8000"),
+    ("manifest-not-parquet", lambda d: load_manifest(d / "in/gold.h5"), "is not a speech manifest"),
+    ("manifest-missing", lambda d: load_manifest(d / "in/none"), "build the speech corpus first"),
+    ("librispeech-not-audio", libri("ls_text"), "84-121123-0000.flac is not readable audio"),
+    ("librispeech-8khz", libri("ls_8k"), "84-121123-0000.flac is 8000 Hz, expected 16000"),
 ]
 
 
@@ -195,6 +292,12 @@ def bad_files(d: Path, digits_test: Path) -> dict:
         if src.stem == "cecu2si2":
             text = re.sub(r"^title:.*$", "title: 3", text, count=1, flags=re.M)
         (bad / "papers" / src.name).write_text(text)
+    sf.write(bad / "8k.wav", np.zeros(800, np.float32), 8000)
+    for name, kw in (("ls_text", {"flac": b"not audio\n"}), ("ls_8k", {"rate": 8000})):
+        (bad / name).mkdir()
+        _tarball(bad / name / "dev-clean.tar.gz", **kw)
+    speech = {"model": {}, "config": {}, "model_config": {"nope": 1}, "tokenizer": {}, "cmvn": {}}
+    io.save_checkpoint(bad / "speech.pt", speech)
     ro.chmod(0o555)
     return {"in": str(bad), "out": str(out), "ro": str(ro)}
 

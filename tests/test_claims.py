@@ -98,3 +98,20 @@ def test_report_groups_by_kind_and_leaves_sanity_checks_out_of_the_counts(tmp_pa
     assert f"| [rejection](#rejection) | 0 | 0 | {counted} |" in md  # the summary row
     sanity = md.index("### Sanity checks")
     assert md.index("`tcon-oracle`") > sanity > md.index("`rr-auc-pgd`")
+
+
+def test_metrics_measured_from_wall_clock_time_are_declared_timed():
+    """Runs are compared less their timed metrics (tests/test_kill_resume.py): a table marks
+    them, a group's `timed` must name its own keys, and the papers' timings are marked."""
+    from reprise import papers
+    from reprise.metric_table import MetricTable
+
+    table = MetricTable()
+    table.metric("speed", "a timing", timed=True)(lambda: 1.0)
+    table.group({"a": "", "b_rtf": ""}, timed=("b_rtf",))(lambda: {"a": 1, "b_rtf": 2})
+    assert table.timed == {"speed", "b_rtf"} and table.compute()["b_rtf"] == 2
+    with pytest.raises(ValueError, match="not in the group"):
+        table.group({"c": ""}, timed=("d",))
+    assert {"libre_over_dnn_time", "mc_dropout_over_dnn_time"} == papers.timed_metrics("libre")
+    assert {"dictation_rtf_ratio", "baseline_dictation_rtf"} <= papers.timed_metrics("flexit")
+    assert not papers.timed_metrics("memorization")

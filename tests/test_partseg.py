@@ -334,6 +334,15 @@ def test_metrics_declare_every_run_and_margin():
 # --- the tiny DAG -------------------------------------------------------------------------------
 
 
+_SMALL = {"train": 48, "test": 24, "size": 32}
+TINY = {
+    "data": {"faces": _SMALL, "birds": _SMALL},
+    "train": {"steps": 4, "save_every": 2, "batch_size": 4},
+    "model": {"width": 4},
+    "evaluation": {"fit_size": 48, "tsne_images": 8, "overlay_images": 2},
+}
+
+
 @pytest.mark.slow
 def test_tiny_dag_builds_every_figure_and_claim(project_copy):
     """`snakemake partseg report` on a tiny config: every figure, metrics.json, the claims."""
@@ -341,14 +350,7 @@ def test_tiny_dag_builds_every_figure_and_claim(project_copy):
 
     from tests.conftest import build_tiny_paper
 
-    small = {"train": 48, "test": 24, "size": 32}
-    tiny = {
-        "data": {"faces": small, "birds": small},
-        "train": {"steps": 4, "save_every": 2, "batch_size": 4},
-        "model": {"width": 4},
-        "evaluation": {"fit_size": 48, "tsne_images": 8, "overlay_images": 2},
-    }
-    out = build_tiny_paper(project_copy, "partseg", tiny)
+    out = build_tiny_paper(project_copy, "partseg", TINY)
     for name in ("part_overlays", "landmark_error", "foreground_iou", "part_tsne"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -101,10 +101,13 @@ def test_token_times_follow_the_words(tiny):
 
 
 # --- LibriSpeech, on a tiny tarball in the official layout ----------------------------------
-def _tarball(path, subset="dev-clean"):
-    buf = io.BytesIO()
-    sf.write(buf, np.zeros(8000, np.float32), 16000, format="FLAC")
-    flac = buf.getvalue()
+def _tarball(path, subset="dev-clean", rate=16000, flac=None):
+    """A LibriSpeech tarball of two utterances; `flac`: their bytes (default: silence at
+    `rate` Hz)."""
+    if flac is None:
+        buf = io.BytesIO()
+        sf.write(buf, np.zeros(rate // 2, np.float32), rate, format="FLAC")
+        flac = buf.getvalue()
     trans = b"84-121123-0000 GO DO YOU HEAR\n84-121123-0001 BUT IN LESS THAN FIVE MINUTES\n"
     with tarfile.open(path, "w:gz") as tar:
         for name, data in [

@@ -81,6 +81,34 @@ def check(
     raise ConfigError(f"{where}: {key} = {value} is not allowed; expected {_allowed(err)}")
 
 
+def check_names(section: dict, schema_: dict, where: str, prefix: str) -> None:
+    """Names that must be keys of another part of the same scale section: a schema property
+    with `x-keys-of: <dotted path from the section>` (and `x-also: [extra names]`) holds a
+    name or a list of names, each a key there (a run naming a missing model, a detector
+    naming a missing method). One ConfigError naming the key, the value and the names."""
+
+    def walk(node, sub: dict, path: list[str]) -> None:
+        if "x-keys-of" in sub:
+            target: Any = section
+            for part in sub["x-keys-of"].split("."):
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            allowed = [*target, *sub.get("x-also", [])]
+            items = node if isinstance(node, list) else [node]
+            for i, name in enumerate(items):
+                if name not in allowed:
+                    key = ".".join([prefix, *path, *([str(i)] if isinstance(node, list) else [])])
+                    raise ConfigError(
+                        f"{where}: {key} = {json.dumps(name)} is not allowed; expected a key "
+                        f"of {prefix}.{sub['x-keys-of']}: {', '.join(map(str, allowed))}"
+                    )
+        if isinstance(node, dict):
+            for key, child in sub.get("properties", {}).items():
+                if key in node:
+                    walk(node[key], child, [*path, key])
+
+    walk(section, schema_, [])
+
+
 def fill_defaults(instance: dict, schema_: dict) -> dict:
     """Fill `default` values of object properties, recursively (as snakemake's validate does)."""
     for key, sub in schema_.get("properties", {}).items():
@@ -127,6 +155,7 @@ def check_paper(
     scale_schema = schema(f"papers/{slug}.schema.yaml", project_dir)
     for scale in SCALES:
         check(cfg[scale], scale_schema, where, project_dir, prefix=scale)
+        check_names(cfg[scale], scale_schema, where, scale)
     ids = [c["id"] for c in cfg["claims"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: claim ids must be unique, got {ids}")

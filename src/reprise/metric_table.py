@@ -14,6 +14,11 @@
 `METRICS.compute(*args)` calls every function with the evaluate step's arguments and returns
 each declared key (None where a value was not measured; reprise.io.write_json turns NaN
 into null).
+
+A metric measured from wall-clock time (an inference-time ratio, a real-time factor) is
+declared `timed=True` (or listed in a group's `timed`): it is the one kind of value that two
+identical runs do not reproduce bit for bit, and `METRICS.timed` names them for the tests
+that compare runs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class MetricTable(Mapping[str, str]):
     def __init__(self) -> None:
         self._descriptions: dict[str, str] = {}
         self._groups: list[tuple[tuple[str, ...], Callable, bool]] = []
+        self.timed: set[str] = set()
 
     def _declare(self, descriptions: Mapping[str, str]) -> tuple[str, ...]:
         for key in descriptions:
@@ -34,20 +40,26 @@ class MetricTable(Mapping[str, str]):
         self._descriptions.update(descriptions)
         return tuple(descriptions)
 
-    def metric(self, key: str, description: str):
-        """One metric: the function returns its value."""
+    def metric(self, key: str, description: str, timed: bool = False):
+        """One metric: the function returns its value (`timed`: measured from wall-clock
+        time)."""
 
         def deco(fn: Callable) -> Callable:
             self._groups.append((self._declare({key: description}), fn, False))
+            self.timed.update([key] if timed else [])
             return fn
 
         return deco
 
-    def group(self, descriptions: Mapping[str, str]):
-        """Several metrics computed together: the function returns {key: value} for each."""
+    def group(self, descriptions: Mapping[str, str], timed: tuple[str, ...] = ()):
+        """Several metrics computed together: the function returns {key: value} for each
+        (`timed`: those measured from wall-clock time)."""
+        if unknown := set(timed) - set(descriptions):
+            raise ValueError(f"timed metrics {sorted(unknown)} are not in the group")
 
         def deco(fn: Callable) -> Callable:
             self._groups.append((self._declare(descriptions), fn, True))
+            self.timed.update(timed)
             return fn
 
         return deco

@@ -28,6 +28,11 @@ def declared_metrics(slug: str) -> dict[str, str]:
     return dict(package(slug).METRICS)
 
 
+def timed_metrics(slug: str) -> set[str]:
+    """The paper's metrics measured from wall-clock time (see reprise.metric_table)."""
+    return set(package(slug).METRICS.timed)
+
+
 def steps(slug: str):
     """The paper's step registry (its `steps` module's STEPS)."""
     package(slug)

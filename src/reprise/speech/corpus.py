@@ -339,7 +339,12 @@ def load_manifest(path: str | Path):
         path = path / "manifest.parquet"
     if not path.is_file():
         raise DataError(f"{path} is missing: build the speech corpus first")
-    df = pd.read_parquet(path)
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(
+            f"{path} is not a speech manifest (not a readable parquet file: {e})"
+        ) from None
     need = {"id", "split", "domain", "text", "words", "starts", "ends", "duration", "path"}
     if missing := need - set(df.columns):
         raise DataError(f"{path} is not a speech manifest: columns {sorted(missing)} missing")
@@ -350,7 +355,10 @@ def load_manifest(path: str | Path):
 def read_audio(path: str | Path) -> np.ndarray:
     import soundfile as sf
 
-    x, sr = sf.read(path, dtype="float32")
+    try:
+        x, sr = sf.read(path, dtype="float32")
+    except (RuntimeError, OSError) as e:  # soundfile's LibsndfileError is a RuntimeError
+        raise DataError(f"{path} is not a readable audio file ({e})") from None
     if sr != SAMPLE_RATE or x.ndim != 1:
         raise DataError(f"{path}: expected mono {SAMPLE_RATE} Hz audio, got {sr} Hz, {x.shape}")
     return x

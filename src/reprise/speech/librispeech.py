@@ -75,16 +75,27 @@ def read_alignments(folder: str | Path) -> dict[str, tuple[list, list, list]]:
 
 
 def prepare(raw: str | Path, out: str | Path, subsets: list[str], alignments=None) -> Path:
-    """Verify and unpack `subsets` from `raw` into `out` (audio/ + manifest.parquet)."""
+    """Verify and unpack `subsets` from `raw` into `out` (audio/ + manifest.parquet); a
+    refused file leaves nothing behind (the unpacking goes to `<out>.tmp`, removed)."""
     import shutil
 
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _unpack(Path(raw), tmp, subsets, read_alignments(alignments) if alignments else {})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out / "manifest.parquet"
+
+
+def _unpack(raw: Path, tmp: Path, subsets: list[str], aligned: dict) -> None:
     import pandas as pd
     import soundfile as sf
 
-    raw, out = Path(raw), Path(out)
-    aligned = read_alignments(alignments) if alignments else {}
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     rows = []
     for subset in subsets:
         rf = raw_file(subset)
@@ -119,7 +130,10 @@ def prepare(raw: str | Path, out: str | Path, subsets: list[str], alignments=Non
             if uid not in texts:
                 raise DataError(f"{path}: {uid}.flac has no transcript line")
             rel = f"audio/{subset}/{uid}.flac"
-            info = sf.info(tmp / rel)
+            try:
+                info = sf.info(tmp / rel)
+            except (RuntimeError, OSError) as e:  # soundfile's LibsndfileError
+                raise DataError(f"{path}: {uid}.flac is not readable audio ({e})") from None
             if info.samplerate != 16000:
                 raise DataError(f"{path}: {uid}.flac is {info.samplerate} Hz, expected 16000")
             words = texts[uid].split()
@@ -146,6 +160,3 @@ def prepare(raw: str | Path, out: str | Path, subsets: list[str], alignments=Non
     if not rows:
         raise DataError(f"no utterances found in {subsets} under {raw}")
     pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out / "manifest.parquet"

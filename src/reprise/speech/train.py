@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from reprise.errors import ConfigError
+from reprise.errors import CheckpointError, ConfigError
 from reprise.speech import corpus as corpus_mod
 from reprise.speech import features as F
 from reprise.speech.emformer import EmformerConfig
@@ -315,6 +315,30 @@ class Loaded:
     tok: Tokenizer
     cmvn: F.CMVN
     cfg: dict
+
+
+BUNDLE_KEYS = ("model", "config", "model_config", "tokenizer", "cmvn")
+
+
+def load_file(path) -> Loaded:
+    """`load` of the bundle saved at `path` (untrusted: weights-only, and checked to be a
+    speech model, not some other checkpoint)."""
+    from reprise.io import load_checkpoint
+
+    bundle = load_checkpoint(path, what="speech model")
+    missing = [k for k in BUNDLE_KEYS if k not in bundle]
+    if missing:
+        raise CheckpointError(
+            f"speech model {path} is not a speech transducer bundle (no {', '.join(missing)}); "
+            "expected the checkpoint `python -m reprise.speech train` writes"
+        )
+    try:
+        return load(bundle)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"speech model {path} does not fit its recorded config: {first}"
+        ) from None
 
 
 def load(bundle: dict) -> Loaded:

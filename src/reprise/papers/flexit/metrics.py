@@ -33,7 +33,7 @@ def _row(run: str) -> None:
         f"{run}_{d}_{s}": f"{TABLE_RUNS[run]}: {d} {SCORE_TEXT[s]}" for d in DOMAINS for s in SCORES
     }
 
-    @METRICS.group(keys)
+    @METRICS.group(keys, timed=tuple(k for k in keys if k.endswith("_rtf")))
     def row(results):
         t = results["scores"]
         return {f"{run}_{d}_{s}": value(t, run, d, s) for d in DOMAINS for s in SCORES}
@@ -59,7 +59,8 @@ def _diff(a, b):
         "dictation_wer_gain_ci_high": "upper end of that interval",
         "dictation_rtf_ratio": "FlexiT over baseline dictation RTF (below 1: FlexiT faster)",
         "command_delay_p90_increase": "FlexiT minus baseline command P90 emission delay (s)",
-    }
+    },
+    timed=("dictation_rtf_ratio",),
 )
 def flexit_vs_baseline(results):
     t, g = results["scores"], results["wer_gain"]
@@ -85,7 +86,8 @@ def flexit_vs_baseline(results):
         "dictation segment of the sweep",
         "command_br_delay_p90_change": "command P90 emission delay at the loosest minus the "
         "tightest command b_r of the sweep (s)",
-    }
+    },
+    timed=("dictation_segment_rtf_ratio",),
 )
 def sweeps(results):
     seg, br = results["sweeps"].get("dictation_segment"), results["sweeps"].get("command_br")

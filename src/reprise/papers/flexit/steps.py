@@ -40,12 +40,11 @@ def run_settings(bundle_cfg: dict, segments: dict, domain: str) -> dict:
 def decode(params, inputs, outputs, rt):
     """Stream the test utterances of one run through its zoo model on one thread (for RTF):
     one row per utterance with hypotheses, word availability times and per-chunk compute."""
-    from reprise.io import load_checkpoint
     from reprise.speech import train as asr
     from reprise.steps import one
 
     name, run = one(params, "runs")
-    bundle = asr.load(load_checkpoint(inputs["model"], what="speech model"))
+    bundle = asr.load_file(inputs["model"])
     segments = run.get("segments") or {}
     table = asr.decode(
         bundle,

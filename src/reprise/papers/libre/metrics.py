@@ -87,11 +87,11 @@ def mc_softmax_iterative(tables):
     return float(np.mean(values)) if values else None
 
 
-@METRICS.metric("libre_over_dnn_time", "LiBRe's inference time / the DNN's, same batch")
+@METRICS.metric("libre_over_dnn_time", "LiBRe's inference time / the DNN's, same batch", timed=True)
 def libre_cost(tables):
     return tables["cost"].get("libre_over_dnn")
 
 
-@METRICS.metric("mc_dropout_over_dnn_time", "MC dropout's inference time / the DNN's")
+@METRICS.metric("mc_dropout_over_dnn_time", "MC dropout's inference time / the DNN's", timed=True)
 def mc_cost(tables):
     return tables["cost"].get("mc_dropout_over_dnn")
