@@ -1,17 +1,16 @@
 # Dissecting user-perceived latency (arXiv:2104.02207): zoo models (rules/speech.smk) ->
 # decode per run (a model at one chunk size, every endpointer) -> evaluate -> figures.
 
+from reprise.speech.zoo import check_models
+
 UPL = CFG.scale_section("upl")
 UPL_RUNS = UPL["runs"]
 PAPER_DATA["upl"] = [SPEECH_CORPUS]
 
-for _name, _run in UPL_RUNS.items():
-    if _run["model"] not in SPEECH_MODELS:
-        raise WorkflowError(
-            f"config/papers/upl.yaml: runs.{_name} decodes model {_run['model']!r}; there is "
-            f"no model {_run['model']!r} in config/speech.yaml ({SCALE}) models: "
-            f"{', '.join(SPEECH_MODELS)}"
-        )
+try:
+    check_models("config/papers/upl.yaml", UPL_RUNS, SPEECH_MODELS, SCALE)
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
 
 
 wildcard_constraints:

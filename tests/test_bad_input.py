@@ -35,6 +35,7 @@ from reprise.resume import Resume
 from reprise.speech import librispeech
 from reprise.speech.corpus import load_manifest, read_audio
 from reprise.speech.train import load_file
+from reprise.speech.zoo import check_models
 from reprise.yamlconf import deep_merge
 from tests.conftest import run
 from tests.test_io import RunsCode
@@ -202,6 +203,8 @@ ROWS = [
     ("poisoning-steps-type", override("poisoning", "online.max_steps=two"), "online.max_steps"),
     ("poisoning-rounds-neg", override("poisoning", "federated.rounds=-1"), "expected integer >= 0"),
     ("flexit-model-type", override("flexit", "runs.baseline.model=7"), "runs.baseline.model = 7"),
+    ("upl-chunk-zero", override("upl", "runs.base.segment=0"), "smoke.runs.base.segment = 0"),
+    ("upl-silence-type", override("upl", "endpointers.vad300=soon"), 'vad300 = "soon" is not'),
     # config lists naming what is not there
     (
         "autoda-target-unknown",
@@ -234,6 +237,11 @@ ROWS = [
         "sweeps.command_br names run 'nope', which is not in runs",
     ),
     ("flexit-no-baseline", flexit_runs({}, drop="baseline"), "runs needs an entry 'baseline'"),
+    (
+        "upl-run-model-unknown",
+        lambda d: check_models("upl.yaml", {"base": {"model": "nope", "segment": 2}}, ZOO, "smoke"),
+        "upl.yaml: runs.base decodes model 'nope'; there is no model 'nope'",
+    ),
     # speech models, through flexit's decode step and the loader
     ("speech-ckpt-random", decode("{in}/rand.pt"), "{in}/rand.pt is not a speech model: not a zip"),
     ("speech-ckpt-code", decode("{in}/evil.pt"), "speech model {in}/evil.pt was refused"),

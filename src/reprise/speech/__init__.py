@@ -16,6 +16,7 @@ Training and inference
     decode        greedy streaming and beam search; </s> and VAD endpointers
     metrics       WER, RTF, emission delay, endpoint latency, first-token latency, UPL, FLOPs
     train         train / load / decode / evaluate: the API papers call
+    zoo           checks of the papers' runs against the model zoo
 
 This module imports nothing heavy; import the submodules you need.
 """

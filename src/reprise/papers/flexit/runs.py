@@ -4,6 +4,7 @@ reads, each run's zoo model, each sweep's runs (one ConfigError line naming the 
 from __future__ import annotations
 
 from reprise.errors import ConfigError
+from reprise.speech.zoo import check_models
 
 WHERE = "config/papers/flexit.yaml"
 NEEDED = ("baseline", "flexit")  # the comparison every claim reads
@@ -15,12 +16,7 @@ def check_runs(section: dict, zoo: dict, scale: str) -> None:
     for name in NEEDED:
         if name not in runs:
             raise ConfigError(f"{WHERE}: runs needs an entry {name!r}")
-    for name, run in runs.items():
-        if run["model"] not in zoo:
-            raise ConfigError(
-                f"{WHERE}: runs.{name} decodes model {run['model']!r}; there is no model "
-                f"{run['model']!r} in config/speech.yaml ({scale}) models: {', '.join(zoo)}"
-            )
+    check_models(WHERE, runs, zoo, scale)
     for name, sweep in section["sweeps"].items():
         for run in sweep["runs"]:
             if run not in runs:

@@ -26,14 +26,12 @@ def decode(params, inputs, outputs, rt):
     """Stream the test utterances through one run's zoo model at its chunk size on one
     thread, with every endpointer: one row per utterance (UPL per endpointer from the
     measured per-chunk compute) and the run's size and compute figures."""
-    from reprise.io import load_checkpoint
     from reprise.papers.upl.summary import run_facts
     from reprise.speech import train as asr
     from reprise.steps import one
 
     name, run = one(params, "runs")
-    bundle = load_checkpoint(inputs["model"], what="speech model")
-    loaded = asr.load(bundle)
+    loaded = asr.load_file(inputs["model"])
     dec = params["decode"]
     table = asr.decode(
         loaded,
@@ -44,7 +42,7 @@ def decode(params, inputs, outputs, rt):
         threads=1,
         vad_endpointers=params["endpointers"],
     )
-    facts = run_facts(bundle["model_config"], loaded.cfg, run["segment"], loaded.model)
+    facts = run_facts(loaded.model.c.to_dict(), loaded.cfg, run["segment"], loaded.model)
     for key, v in facts.items():
         table[key] = v
     table.insert(0, "model", run["model"])
