@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from reprise.papers.cecu2si2 import dispersion, hybridisation
+from reprise.papers.cecu2si2 import cut_fit, dispersion, hybridisation
 
 warnings.filterwarnings("ignore")
 
@@ -65,6 +65,9 @@ for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 10):
     edc = dispersion.edc_fits(ck, bands, crystal, disp["edc"], mdc)
     pts = pd.concat([mdc.assign(energy_err=np.nan), edc.assign(q_err=np.nan)])
     f = hybridisation.fit_band(pts, disp["hybridisation"])
+    if len(sys.argv) > 3:
+        win = cut_fit.bend_window(f, disp["hybridisation"]["deep_energy"], bands["x"]["q_range"])
+        f = cut_fit.fit_cut(ck, [(centre, -1, win)], f, disp["cut"])
     rows.append(
         dict(
             V=V,

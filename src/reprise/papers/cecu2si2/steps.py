@@ -64,30 +64,22 @@ def analyse(params, inputs, outputs, rt):
     """A high-symmetry cut: MDC and EDC fits, the hybridisation fit and m* per band."""
     import xarray as xr
 
-    from reprise.papers.cecu2si2 import dispersion, files, hybridisation
+    from reprise.papers.cecu2si2 import cut_fit, dispersion, files
 
     cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
     ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
-    mdc = dispersion.mdc_fits(ck, bands, crystal, cfg["mdc"])
-    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"], mdc)
-    rows = []
-    for name in bands:
-        points = pd.concat(
-            [
-                mdc[mdc["band"] == name].assign(energy_err=float("nan")),
-                edc[edc["band"] == name].assign(q_err=float("nan")),
-            ]
+    mdc, edc, fits = cut_fit.analyse_cut(ck, bands, crystal, cfg)
+    for fit in fits.to_dict("records"):
+        log.info(
+            "band %s: %s", fit["band"], {k: fit[k] for k in ("V", "eps_f", "m_star", "fit_ok")}
         )
-        fit = hybridisation.fit_band(points, cfg["hybridisation"])
-        log.info("band %s: %s", name, {k: fit[k] for k in ("V", "eps_f", "m_star", "fit_ok")})
-        rows.append({"band": name, **fit})
     spectra = xr.Dataset(
         {"intensity": ck, "fd_divided": dispersion.fd_divided(ck, cfg["edc"]["max_kt"])}
     )
     files.save(spectra, outputs["spectra"])
     write_table(outputs["mdc"], mdc)
     write_table(outputs["edc"], edc)
-    write_table(outputs["bands"], pd.DataFrame(rows))
+    write_table(outputs["bands"], fits)
 
 
 @STEPS.register(
