@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 import xarray as xr
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 from scipy.optimize import least_squares
 
 from reprise.papers.cecu2si2.hybridisation import MAX_V_REL_ERR, PARAMS, with_derived
@@ -73,18 +73,18 @@ class CutModel:
         a = -(1 / (zc - V**2 / zf) + w_f / (zf - V**2 / zc)).imag / np.pi
         bg = np.broadcast_to(self.f, a.shape)
         terms = np.stack([a * self.f, bg, w * bg, np.ones_like(a)])
-        return gaussian_filter1d(terms, self.e_sigma, axis=1, mode="nearest")[:, self.take]
+        out = gaussian_filter1d(terms, self.e_sigma, axis=1, mode="nearest")
+        if self.sub > 1:  # a pixel integrates over its width: a box of one energy step
+            out = uniform_filter1d(out, self.sub + 1 - self.sub % 2, axis=1, mode="nearest")
+        return out[:, self.take]
 
     def counts(self, p) -> np.ndarray:
-        """Model counts: the terms times the linear parameters, ⊗ the k resolution."""
+        """Model counts: the terms times the linear parameters, ⊗ the k resolution and the
+        column's width (a box of one k step, as a Gaussian of the same variance)."""
         n = len(PARAMS) + len(SHAPE)
         total = np.tensordot(np.asarray(p[n:], float), self.shapes(p), axes=1)
-        dk = p[n - 1]
-        if dk <= 0:
-            return total
-        return gaussian_filter1d(
-            total, dk / FWHM_PER_SIGMA / abs(self.k_step), axis=1, mode="nearest"
-        )
+        sigma = np.sqrt((p[n - 1] / FWHM_PER_SIGMA) ** 2 + self.k_step**2 / 12)
+        return gaussian_filter1d(total, sigma / abs(self.k_step), axis=1, mode="nearest")
 
 
 def analyse_cut(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict):
