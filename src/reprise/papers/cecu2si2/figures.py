@@ -258,7 +258,7 @@ def hybridisation(mdc, edc, fits, truth):
             )
             if f["fit_ok"]:
                 p = [f[n] for n in ("e0", "b", "V", "eps_f")]
-                ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q) fit")
+                ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q), fit of the counts")
                 ax.plot(q, p[0] + p[1] * q**2, "--", color="gray", lw=0.8, label="ε_c (fit)")
                 ax.axhline(p[3], color="C1", ls=":", lw=0.8, label="ε_f (fit)")
             if true_cut is not None:
@@ -269,7 +269,7 @@ def hybridisation(mdc, edc, fits, truth):
         if f["fit_ok"]:
             title += (
                 f"\nV = {1e3 * f['V']:.1f} ± {1e3 * f['V_err']:.1f} meV, "
-                f"ε_f = {1e3 * f['eps_f']:.2f} ± {1e3 * f['eps_f_err']:.2f} meV, "
+                f"ε_f = {1e3 * f['eps_f']:.2f} ± {1e3 * f['eps_f_err']:.2f} meV,\n"
                 f"m*/m_e = {f['m_star']:.1f} ± {f['m_star_err']:.1f}"
             )
         else:
