@@ -527,8 +527,14 @@ def test_edc_window_is_chosen_from_the_data_on_the_flat_part_beyond_k_f(tiny_run
         assert (q > kf).all() if beyond else (q < kf).all()
 
 
+def with_bands(params: dict, **changes) -> dict:
+    """params with band `name`'s entry updated by changes[name] (the config's band list)."""
+    bands = [b | changes.get(b["name"], {}) for b in params["bands"]]
+    return params | {"bands": bands}
+
+
 def test_config_edc_q_range_overrides_the_data_window(tmp_path):
-    params = tiny_params(bands={"x": {"edc_q_range": [0.30, 0.36]}})
+    params = with_bands(tiny_params(), x={"edc_q_range": [0.30, 0.36]})
     run_pipeline(params, tmp_path)
     q = pd.read_parquet(tmp_path / "edc.parquet").query("band == 'x'")["q"]
     assert q.min() >= 0.30 - 1e-9 and q.max() <= 0.36
@@ -544,3 +550,115 @@ def test_a_band_without_edc_peaks_is_fitted_from_its_mdc_peaks_without_error():
         pd.concat([mdc, edc]), {"V_guess": 0.03, "eps_f_guess": 0.003, "deep_energy": -0.08}
     )
     assert fit["n_points"] == len(q)
+
+
+# --- bands as a list (issue 23) ---------------------------------------------------------------
+
+
+def test_band_centre_given_as_explicit_k_equals_the_named_point():
+    from reprise.papers.cecu2si2.dispersion import band_center
+
+    crystal = {"a": 4.1, "c": 9.9}
+    x = [math.pi / 4.1, math.pi / 4.1]
+    assert band_center(crystal, x, 45.0) == pytest.approx(band_center(crystal, "X", 45.0))
+    assert band_center(crystal, x + [0.3], 45.0) == pytest.approx(math.sqrt(2) * math.pi / 4.1)
+    # N = (π/a, 0, π/c) of the bct zone; Γ and G are the same point
+    assert band_center(crystal, "N", 0.0) == pytest.approx(math.pi / 4.1)
+    assert band_center(crystal, "Γ", 30.0) == band_center(crystal, "G", 30.0) == 0.0
+    with pytest.raises(ValueError, match="expected one of"):
+        band_center(crystal, "K", 0.0)
+
+
+def test_a_band_list_with_one_band_is_analysed_and_drawn_alone(tiny_run, tmp_path):
+    d, _ = tiny_run
+    one = tiny_params()
+    one["bands"] = [b for b in one["bands"] if b["name"] == "x"]
+    one["bands"][0]["center"] = [math.pi / 4.1, math.pi / 4.1]  # X, given as its momentum
+    outputs = {n: tmp_path / f"{n}.out" for n in ("spectra", "mdc", "edc", "bands")}
+    STEPS["analyse"].fn(
+        sections("analyse", one), {"cut": d / "cut.nc", "fermi": d / "fermi.nc"}, outputs, Runtime()
+    )
+    fits = pd.read_parquet(outputs["bands"])
+    assert list(fits["band"]) == ["x"]
+    both = pd.read_parquet(d / "bands.parquet").set_index("band")
+    for name in ("V", "eps_f", "points_V", "points_eps_f"):  # the same fit as in the pair
+        assert fits[name].iloc[0] == pytest.approx(both.loc["x", name], rel=1e-6)
+    figures = {n: [tmp_path / f"{n}.png"] for n in ("cuts", "edcs", "hybridisation")}
+    inputs = {n: outputs[n] for n in ("spectra", "mdc", "edc", "bands")}
+    params = sections("figures_cuts", one) | {"plot": {"formats": ["png"], "dpi": 50}}
+    STEPS["figures_cuts"].fn(params, inputs, figures, Runtime())
+    assert all(p[0].stat().st_size > 0 for p in figures.values())
+
+
+def test_band_names_given_twice_are_refused():
+    from reprise.papers.cecu2si2.dispersion import analysis_bands
+
+    band = {"name": "a", "center": "X", "branches": [-1], "q_range": [0.1, 0.5]}
+    with pytest.raises(ValueError, match="'a' is given twice"):
+        analysis_bands([band, band])
+
+
+# --- own data through the workflow (issue 23) -------------------------------------------------
+
+
+def test_own_data_spec_refuses_what_cannot_run(tmp_path):
+    from reprise.errors import ConfigError
+    from reprise.papers.cecu2si2.own_data import read_spec
+
+    (tmp_path / "gold.nc").write_bytes(b"")
+    (tmp_path / "map.nc").write_bytes(b"")
+    spec = tmp_path / "mydata.yaml"
+    cases = {
+        "name: a\nfiles: {cut: cut.nc}\n": "needs a gold file",
+        "name: a\nfiles: {gold: gold.nc}\n": "needs a cut, or a map with an hvscan",
+        "name: a\nfiles: {gold: gold.nc, map: map.nc}\n": "go together",
+        "name: a\nfiles: {gold: gold.nc, cut: nope.nc}\n": "files.cut:",
+        "name: a b\nfiles: {gold: gold.nc}\n": "must be letters",
+        "name: a\nfiles: {gold: gold.nc}\nverdict: 1\n": "unknown key 'verdict'",
+    }
+    for text, expected in cases.items():
+        spec.write_text(text)
+        with pytest.raises(ConfigError, match=expected) as err:
+            read_spec(spec)
+        assert str(spec) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_own_data_runs_through_snakemake_with_figures_and_a_table_of_fits(tiny_run, project_copy):
+    """`snakemake cecu2si2 --config cecu2si2_data=mydata.yaml` on a gold file and a cut
+    written in the documented format, one band, given as a list: the same analysis and
+    figures into results/smoke/cecu2si2-<name>/, a table of fitted values, no metrics."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import tiny_configfile
+
+    d, _ = tiny_run
+    mine = project_copy / "beamtime"
+    mine.mkdir()
+    for kind in ("gold", "cut"):  # the user's files, written by files.save
+        files.save(files.load(d / f"{kind}.nc", kind), mine / f"{kind}.nc")
+    band = {"name": "x", "center": "X", "branches": [-1], "q_range": [0.1, 0.55]}
+    (mine / "mydata.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "mysample",
+                "files": {"gold": "gold.nc", "cut": "cut.nc"},
+                "bands": [band | {"width_guess": 0.02}],
+            }
+        )
+    )
+    tiny = tiny_configfile(project_copy, "cecu2si2", TINY)
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tiny)]
+    cmd += ["--config", "cecu2si2_data=beamtime/mydata.yaml", "--", "cecu2si2"]
+    p = subprocess.run(cmd, cwd=project_copy, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    out = project_copy / "results" / "smoke" / "cecu2si2-mysample"
+    for name in ("cuts", "edcs", "hybridisation"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+    table = pd.read_csv(out / "fitted_values.csv")
+    assert set(table["band"]) == {"x"}
+    assert {"V", "eps_f", "k_F", "m_star"} <= set(table["quantity"])
+    assert not (out / "metrics.json").exists()
+    assert not (project_copy / "results" / "smoke" / "cecu2si2").exists()  # no simulation

@@ -50,9 +50,30 @@ def to_momentum(cut: xr.DataArray) -> xr.DataArray:
     )
 
 
-def band_center(crystal: dict, center: str, azimuth: float) -> float:
-    """Position of a band's pocket centre along the slit (Å⁻¹)."""
-    along, _ = momentum.slit_position(points(crystal["a"], crystal["c"])[center], azimuth)
+def analysis_bands(entries) -> dict[str, dict]:
+    """The config's list of bands as {name: band}, in order. Each band: name, center (a
+    point of the bct zone, lattice.points, or its in-plane [kx, ky] or [kx, ky, kz] in
+    Å⁻¹), branches, q_range, width_guess, optionally edc_q_range."""
+    bands = {}
+    for entry in entries:
+        band = {k: v for k, v in entry.items() if k != "name"}
+        if entry["name"] in bands:
+            raise ValueError(f"bands: the name {entry['name']!r} is given twice")
+        bands[entry["name"]] = band
+    return bands
+
+
+def band_center(crystal: dict, center, azimuth: float) -> float:
+    """Position of a band's pocket centre along the slit (Å⁻¹): center names a point of the
+    bct zone or gives its momentum [kx, ky(, kz)] in Å⁻¹."""
+    if isinstance(center, str):
+        known = points(crystal["a"], crystal["c"])
+        if center not in known:
+            raise ValueError(f"band centre {center!r}: expected one of {sorted(known)} or [kx, ky]")
+        point = known[center]
+    else:
+        point = np.asarray(center, dtype=float)
+    along, _ = momentum.slit_position(point, azimuth)
     return float(along)
 
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from reprise.papers.cecu2si2 import BANDS, momentum
+from reprise.papers.cecu2si2 import momentum
 from reprise.papers.cecu2si2.dispersion import band_center, edc_model
 from reprise.papers.cecu2si2.hybridisation import lower_band
 from reprise.papers.cecu2si2.lattice import points, zone_sections
 from reprise.papers.cecu2si2.lineshapes import peak_on_line
 
-COLORS = {"x": "C3", "z": "C0"}
+COLORS = {"x": "C3", "z": "C0"}  # the simulated beamtime's bands; others by their order
 LABELS = {"x": "X band (quasi-2D electron)", "z": "Z pockets (3D hole)"}
+
+
+def _color(band: str, names) -> str:
+    names = list(names)
+    return COLORS.get(band, f"C{(names.index(band) + 4) % 10}")
+
+
+def _label(band: str) -> str:
+    return LABELS.get(band, f"band {band}")
 
 
 def _zone(ax, crystal, origin, u, v, extent):
@@ -85,7 +94,8 @@ def simulated(truth: dict | None, band: str, part: str):
 def kf_vs_kz(kf, truth, crystal):
     """k_F against kz per band: flat for the quasi-2D X band, periodic for the Z pockets."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for b in BANDS:
+    names = list(dict.fromkeys(kf["band"]))
+    for b in names:
         g = kf[kf["band"] == b]
         ax.errorbar(
             g["kz"],
@@ -93,8 +103,8 @@ def kf_vs_kz(kf, truth, crystal):
             yerr=g["k_F_err"],
             fmt="o",
             ms=3,
-            color=COLORS[b],
-            label=LABELS[b] + " (fit)",
+            color=_color(b, names),
+            label=_label(b) + " (fit)",
         )
         t = simulated(truth, b, "hv_scan")
         if t is None:
@@ -103,10 +113,10 @@ def kf_vs_kz(kf, truth, crystal):
             [r["kz"] for r in t],
             [r["k_F"] for r in t],
             "-",
-            color=COLORS[b],
+            color=_color(b, names),
             lw=1,
             alpha=0.6,
-            label=LABELS[b] + " (truth)",
+            label=_label(b) + " (truth)",
         )
     lo, hi = ax.get_xlim()
     for n in np.arange(np.ceil(lo * crystal["c"] / (2 * np.pi)), hi * crystal["c"] / (2 * np.pi)):
@@ -132,8 +142,8 @@ def cuts(spectra, mdc, edc, bands, crystal):
     """The cut in (k, E) with MDC and EDC peak positions, and example MDC and EDC fits."""
     ck = spectra["intensity"]
     k, e = ck["k"].values, ck["energy"].values
-    fig = plt.figure(figsize=(10, 4.2))
-    grid = fig.add_gridspec(2, 3, width_ratios=[1.6, 1, 1])
+    fig = plt.figure(figsize=(4 + 3 * len(bands), 4.2))
+    grid = fig.add_gridspec(2, 1 + len(bands), width_ratios=[1.6] + [1] * len(bands))
     ax = fig.add_subplot(grid[:, 0])
     ax.imshow(
         ck.values,
@@ -144,16 +154,18 @@ def cuts(spectra, mdc, edc, bands, crystal):
         extent=[k[0], k[-1], e[0], e[-1]],
     )  # both axes are uniform grids
     ax.grid(False)
-    for b in BANDS:
+    for b in bands:
         m, d = mdc[mdc["band"] == b], edc[edc["band"] == b]
-        ax.plot(m["k"], m["energy"], ".", ms=2, color=COLORS[b], label=f"{b.upper()}: MDC peaks")
+        ax.plot(
+            m["k"], m["energy"], ".", ms=2, color=_color(b, bands), label=f"{b.upper()}: MDC peaks"
+        )
         centre = band_center(crystal, bands[b]["center"], ck.attrs["azimuth"])
         ax.plot(
             centre + d["branch"] * d["q"],
             d["energy"],
             "x",
             ms=3,
-            color=COLORS[b],
+            color=_color(b, bands),
             label=f"{b.upper()}: EDC peaks",
         )
     ax.set(
@@ -162,7 +174,7 @@ def cuts(spectra, mdc, edc, bands, crystal):
         title=f"cut at hν = {ck.attrs['hv']:g} eV",
     )
     ax.legend(fontsize="x-small", loc="lower left")
-    for col, b in enumerate(BANDS, start=1):
+    for col, b in enumerate(bands, start=1):
         a = fig.add_subplot(grid[0, col])
         m = mdc[(mdc["band"] == b) & (mdc["branch"] == bands[b]["branches"][0])]
         for _, r in _example_rows(m).iterrows():  # fits were on sums of n_summed rows
@@ -171,7 +183,7 @@ def cuts(spectra, mdc, edc, bands, crystal):
             data = ck.sel(energy=r["energy"], method="nearest").values[sel] * r["n_summed"]
             a.plot(k[sel], data, ".", ms=2, color="gray")
             fit = peak_on_line(x, r["k"], r["hwhm"], r["amplitude"], r["offset"], r["slope"])
-            a.plot(x, fit, color=COLORS[b], lw=1)
+            a.plot(x, fit, color=_color(b, bands), lw=1)
         a.set(title=f"{b.upper()}: MDC fits", xlabel="k (Å⁻¹)")
         a = fig.add_subplot(grid[1, col])
         d = edc[edc["band"] == b]
@@ -182,7 +194,7 @@ def cuts(spectra, mdc, edc, bands, crystal):
             a.plot(e, ck.values[:, col_k] * r["n_summed"], ".", ms=2, color="gray")
             x = e[(e > -0.05) & (e < 0.02)]
             fit = model(x, r["energy"], r["hwhm"], r["amplitude"], r["offset"], r["slope"])
-            a.plot(x, fit, color=COLORS[b], lw=1)
+            a.plot(x, fit, color=_color(b, bands), lw=1)
         a.set(title=f"{b.upper()}: EDC fits", xlabel="E − E_F (eV)", xlim=(-0.05, 0.02))
     fig.tight_layout()
     return fig
@@ -193,8 +205,8 @@ def edcs(spectra, edc, bands, crystal):
     above and below E_F."""
     div = spectra["fd_divided"]
     k, e = div["k"].values, div["energy"].values
-    fig, axes = plt.subplots(1, len(BANDS), figsize=(8, 4.5))
-    for ax, b in zip(axes, BANDS, strict=True):
+    fig, axes = plt.subplots(1, len(bands), figsize=(4 * len(bands), 4.5), squeeze=False)
+    for ax, b in zip(axes[0], bands, strict=True):
         d = edc[(edc["band"] == b) & (edc["branch"] == bands[b]["branches"][0])]
         centre = band_center(crystal, bands[b]["center"], div.attrs["azimuth"])
         keep = (e > -0.06) & np.isfinite(div.values).any(axis=1)
@@ -205,7 +217,7 @@ def edcs(spectra, edc, bands, crystal):
         for i, (curve, r) in enumerate(zip(curves, d.itertuples(), strict=True)):
             top = np.nanmax(curve) if np.isfinite(curve).any() else 0
             curve = curve / (top if top > 0 else 1) + 0.3 * i  # each normalised, offset by q
-            ax.plot(e[keep], curve, color=COLORS[b], lw=0.7)
+            ax.plot(e[keep], curve, color=_color(b, bands), lw=0.7)
             if r.fit_ok:
                 ax.plot([r.energy], [np.interp(r.energy, e[keep], curve)], "k|", ms=6)
         ax.axvline(0, color="gray", lw=0.6, ls=":")
@@ -221,9 +233,12 @@ def edcs(spectra, edc, bands, crystal):
 
 def hybridisation(mdc, edc, fits, truth):
     """Measured dispersion (MDC and EDC peaks) with the fitted E−(q), per band."""
-    fig, axes = plt.subplots(2, len(BANDS), figsize=(8.5, 6), sharex="col")
+    names = list(fits["band"])
+    fig, axes = plt.subplots(
+        2, len(names), figsize=(4.25 * len(names), 6), sharex="col", squeeze=False
+    )
     fits = fits.set_index("band")
-    for col, b in enumerate(BANDS):
+    for col, b in enumerate(names):
         m, d = mdc[mdc["band"] == b], edc[edc["band"] == b]
         f = fits.loc[b]
         q_all = np.concatenate([m["q"].dropna(), d["q"].dropna()])
@@ -231,7 +246,7 @@ def hybridisation(mdc, edc, fits, truth):
         true_cut = simulated(truth, b, "cut")
         for row, ylim in enumerate([(-0.2, 0.01), (-0.03, 0.01)]):
             ax = axes[row, col]
-            ax.plot(m["q"], m["energy"], ".", ms=2, color=COLORS[b], label="MDC peaks")
+            ax.plot(m["q"], m["energy"], ".", ms=2, color=_color(b, names), label="MDC peaks")
             ax.errorbar(
                 d["q"],
                 d["energy"],
@@ -243,18 +258,18 @@ def hybridisation(mdc, edc, fits, truth):
             )
             if f["fit_ok"]:
                 p = [f[n] for n in ("e0", "b", "V", "eps_f")]
-                ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q) fit")
+                ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q), fit of the counts")
                 ax.plot(q, p[0] + p[1] * q**2, "--", color="gray", lw=0.8, label="ε_c (fit)")
                 ax.axhline(p[3], color="C1", ls=":", lw=0.8, label="ε_f (fit)")
             if true_cut is not None:
                 ax.axvline(true_cut["k_F"], color="k", ls=":", lw=0.6, label="k_F (truth)")
             ax.axhline(0, color="gray", lw=0.5)
             ax.set(ylim=ylim, ylabel="E − E_F (eV)")
-        title = LABELS[b]
+        title = _label(b)
         if f["fit_ok"]:
             title += (
                 f"\nV = {1e3 * f['V']:.1f} ± {1e3 * f['V_err']:.1f} meV, "
-                f"ε_f = {1e3 * f['eps_f']:.2f} ± {1e3 * f['eps_f_err']:.2f} meV, "
+                f"ε_f = {1e3 * f['eps_f']:.2f} ± {1e3 * f['eps_f_err']:.2f} meV,\n"
                 f"m*/m_e = {f['m_star']:.1f} ± {f['m_star_err']:.1f}"
             )
         else:

@@ -88,20 +88,28 @@ def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
     except np.linalg.LinAlgError:
         return result | {"chi2_red": chi2_red}
     errors = np.sqrt(np.clip(np.diag(cov), 0, None))
-    values_d = derived(par)
-    # Errors of k_F, v_F, m*: the covariance propagated through numerical gradients.
-    grad = np.zeros((len(DERIVED), len(PARAMS)))
-    for j in range(len(PARAMS)):
-        h = 1e-6 * max(abs(par[j]), 1e-3)
-        step = np.zeros(len(PARAMS))
-        step[j] = h
-        grad[:, j] = (derived(par + step) - derived(par - step)) / (2 * h)
-    errors_d = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
     # Points that miss the band's bend (a window off the band, only the bare parabola) leave
     # V free: a minimum exists but says nothing, so the fit is not ok.
     constrained = errors[2] < MAX_V_REL_ERR * par[2]
     ok = bool(np.all(np.isfinite(par)) and np.all(np.isfinite(errors)) and constrained)
-    result |= dict(zip(PARAMS, par, strict=True)) | dict(zip(DERIVED, values_d, strict=True))
+    result |= dict(zip(PARAMS, par, strict=True))
     result |= {f"{n}_err": v for n, v in zip(PARAMS, errors, strict=True)}
-    result |= {f"{n}_err": v for n, v in zip(DERIVED, errors_d, strict=True)}
-    return result | {"chi2_red": chi2_red, "fit_ok": ok}
+    return with_derived(result, cov) | {"chi2_red": chi2_red, "fit_ok": ok}
+
+
+def with_derived(result: dict, cov) -> dict:
+    """result (the four PARAMS) with k_F, v_F, m* and their errors, the covariance cov of
+    the PARAMS propagated through numerical gradients (NaN errors without one)."""
+    par = np.array([result[n] for n in PARAMS], dtype=float)
+    values_d = derived(par) if np.isfinite(par).all() else np.full(len(DERIVED), np.nan)
+    errors_d = np.full(len(DERIVED), np.nan)
+    if cov is not None and np.isfinite(par).all():
+        grad = np.zeros((len(DERIVED), len(PARAMS)))
+        for j in range(len(PARAMS)):
+            h = 1e-6 * max(abs(par[j]), 1e-3)
+            step = np.zeros(len(PARAMS))
+            step[j] = h
+            grad[:, j] = (derived(par + step) - derived(par - step)) / (2 * h)
+        errors_d = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))
+    out = dict(result) | dict(zip(DERIVED, values_d, strict=True))
+    return out | {f"{n}_err": v for n, v in zip(DERIVED, errors_d, strict=True)}

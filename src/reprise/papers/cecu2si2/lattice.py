@@ -18,11 +18,17 @@ HBAR2_ME = 7.62
 
 
 def points(a: float, c: float) -> dict[str, np.ndarray]:
-    """High-symmetry points (kx, ky, kz) in Å⁻¹."""
+    """High-symmetry points (kx, ky, kz) in Å⁻¹ of the bct zone: Γ (also G), Z, X, N, P.
+    X, N and Z are half-way to the reciprocal-lattice vectors (1,1,0), (1,0,1) and (0,0,2);
+    P = (π/a, π/a, π/c) is where three zones meet."""
+    gamma = np.array([0.0, 0.0, 0.0])
     return {
-        "G": np.array([0.0, 0.0, 0.0]),
+        "G": gamma,
+        "Γ": gamma,
         "Z": np.array([0.0, 0.0, 2 * np.pi / c]),
         "X": np.array([np.pi / a, np.pi / a, 0.0]),
+        "N": np.array([np.pi / a, 0.0, np.pi / c]),
+        "P": np.array([np.pi / a, np.pi / a, np.pi / c]),
     }
 
 

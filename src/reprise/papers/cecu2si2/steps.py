@@ -64,30 +64,23 @@ def analyse(params, inputs, outputs, rt):
     """A high-symmetry cut: MDC and EDC fits, the hybridisation fit and m* per band."""
     import xarray as xr
 
-    from reprise.papers.cecu2si2 import dispersion, files, hybridisation
+    from reprise.papers.cecu2si2 import cut_fit, dispersion, files
 
-    cfg, bands, crystal = params["dispersion"], params["bands"], params["crystal"]
+    cfg, crystal = params["dispersion"], params["crystal"]
+    bands = dispersion.analysis_bands(params["bands"])
     ck = dispersion.to_momentum(_calibrated(inputs["cut"], "cut", inputs["fermi"]))
-    mdc = dispersion.mdc_fits(ck, bands, crystal, cfg["mdc"])
-    edc = dispersion.edc_fits(ck, bands, crystal, cfg["edc"], mdc)
-    rows = []
-    for name in bands:
-        points = pd.concat(
-            [
-                mdc[mdc["band"] == name].assign(energy_err=float("nan")),
-                edc[edc["band"] == name].assign(q_err=float("nan")),
-            ]
+    mdc, edc, fits = cut_fit.analyse_cut(ck, bands, crystal, cfg)
+    for fit in fits.to_dict("records"):
+        log.info(
+            "band %s: %s", fit["band"], {k: fit[k] for k in ("V", "eps_f", "m_star", "fit_ok")}
         )
-        fit = hybridisation.fit_band(points, cfg["hybridisation"])
-        log.info("band %s: %s", name, {k: fit[k] for k in ("V", "eps_f", "m_star", "fit_ok")})
-        rows.append({"band": name, **fit})
     spectra = xr.Dataset(
         {"intensity": ck, "fd_divided": dispersion.fd_divided(ck, cfg["edc"]["max_kt"])}
     )
     files.save(spectra, outputs["spectra"])
     write_table(outputs["mdc"], mdc)
     write_table(outputs["edc"], edc)
-    write_table(outputs["bands"], pd.DataFrame(rows))
+    write_table(outputs["bands"], fits)
 
 
 @STEPS.register(
@@ -99,6 +92,7 @@ def maps(params, inputs, outputs, rt):
     """The Fermi-surface map in (kx, ky), symmetrised; the photon-energy scan: V0 from the kz
     periodicity, the k∥–kz map and k_F against kz per band."""
     from reprise.papers.cecu2si2 import files, kz
+    from reprise.papers.cecu2si2.dispersion import analysis_bands
     from reprise.papers.cecu2si2.fermi_surface import fermi_surface
 
     fs = fermi_surface(_calibrated(inputs["map"], "map", inputs["fermi"]), params["fermi_surface"])
@@ -106,7 +100,12 @@ def maps(params, inputs, outputs, rt):
     cfg, crystal = params["kz"], params["crystal"]
     scan = _calibrated(inputs["hvscan"], "hvscan", inputs["fermi"])
     wf = scan.attrs["work_function"]
-    points = kz.kf_by_hv(scan, params["bands"], crystal, cfg["window"])
+    bands = analysis_bands(params["bands"])
+    if cfg["periodic_band"] not in bands:
+        raise ValueError(
+            f"kz.periodic_band {cfg['periodic_band']!r} is not one of the bands {list(bands)}"
+        )
+    points = kz.kf_by_hv(scan, bands, crystal, cfg["window"])
     v0 = kz.fit_v0(
         points[points["band"] == cfg["periodic_band"]],
         crystal["c"],
@@ -175,12 +174,13 @@ def figures_maps(params, inputs, outputs, rt):
 def figures_cuts(params, inputs, outputs, rt):
     """The high-symmetry cut with MDC/EDC fits, FD-divided EDCs, hybridisation fits."""
     from reprise.papers.cecu2si2 import figures, files
+    from reprise.papers.cecu2si2.dispersion import analysis_bands
     from reprise.plots import use_style
 
     opts = use_style(params["plot"])
     spectra = files.load_dataset(inputs["spectra"], ("intensity", "fd_divided"))
     mdc, edc, fits = (read_table(inputs[n]) for n in ("mdc", "edc", "bands"))
-    bands, crystal = params["bands"], params["crystal"]
+    bands, crystal = analysis_bands(params["bands"]), params["crystal"]
     truth = _truth(inputs)
     _save_all(
         outputs,
@@ -189,6 +189,19 @@ def figures_cuts(params, inputs, outputs, rt):
         edcs=lambda: figures.edcs(spectra, edc, bands, crystal),
         hybridisation=lambda: figures.hybridisation(mdc, edc, fits, truth),
     )
+
+
+@STEPS.register(inputs=("tables*",), outputs=("fitted",))
+def table(params, inputs, outputs, rt):
+    """Own data: the fitted values ± errors of the hybridisation fits and V0 in one CSV
+    (tables: the analyse step's band fits and/or the maps step's V0), no verdicts."""
+    from reprise.papers.cecu2si2.own_data import fitted_values
+
+    found = {"bands": None, "v0": None}
+    for path in inputs["tables"]:
+        t = read_table(path)
+        found["v0" if "V0" in t.columns else "bands"] = t
+    fitted_values(found["bands"], found["v0"]).to_csv(outputs["fitted"], index=False)
 
 
 def _truth(inputs) -> dict:
