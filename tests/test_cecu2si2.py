@@ -11,6 +11,7 @@ import xarray as xr
 import yaml
 
 from reprise import claims
+from reprise.claims import validated_config
 from reprise.cli import main
 from reprise.errors import DataError
 from reprise.papers.cecu2si2 import METRICS, files, hybridisation, lattice, momentum
@@ -621,6 +622,26 @@ def test_own_data_spec_refuses_what_cannot_run(tmp_path):
         with pytest.raises(ConfigError, match=expected) as err:
             read_spec(spec)
         assert str(spec) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_own_data_sections_are_checked_against_the_schema(tmp_path):
+    """A malformed analysis section in mydata.yaml stops with one line naming the file
+    (it used to fail inside a step)."""
+    from reprise.errors import ConfigError
+    from reprise.papers.cecu2si2.own_data import check_sections, read_spec
+    from tests.conftest import ROOT
+
+    (tmp_path / "gold.nc").write_bytes(b"")
+    (tmp_path / "cut.nc").write_bytes(b"")
+    spec = tmp_path / "mydata.yaml"
+    cfg = validated_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    smoke = cfg.scale_section("cecu2si2")
+    spec.write_text("name: a\nfiles: {gold: gold.nc, cut: cut.nc}\n")
+    check_sections(smoke, read_spec(spec), ROOT)  # the shipped sections pass
+    spec.write_text("name: a\nfiles: {gold: gold.nc, cut: cut.nc}\nbands: many\n")
+    with pytest.raises(ConfigError, match="bands") as err:
+        check_sections(smoke, read_spec(spec), ROOT)
+    assert str(spec) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_own_data_runs_through_snakemake_with_figures_and_a_table_of_fits(tiny_run, project_copy):

@@ -61,7 +61,12 @@ def read_spec(path: str | Path) -> dict:
         if not p.is_file():
             raise ConfigError(f"{where}: files.{kind}: {p} does not exist")
     sections = {s: spec[s] for s in SECTIONS if s in spec}
-    return {"name": name, "files": {k: str(p) for k, p in resolved.items()}, "sections": sections}
+    return {
+        "name": name,
+        "files": {k: str(p) for k, p in resolved.items()},
+        "sections": sections,
+        "where": where,
+    }
 
 
 def params(scale_cfg: dict, spec: dict, sections) -> dict:
@@ -79,9 +84,19 @@ def params(scale_cfg: dict, spec: dict, sections) -> dict:
     return out
 
 
+def check_sections(scale_cfg: dict, spec: dict, project_dir: Path = Path(".")) -> None:
+    """The scale section with the user's sections merged in must pass the paper's schema:
+    a malformed section stops the workflow with one line naming mydata.yaml, not a step."""
+    from reprise.config import check, schema
+
+    merged = {**scale_cfg, **params(scale_cfg, spec, SECTIONS)}
+    check(merged, schema("papers/cecu2si2.schema.yaml", project_dir), spec["where"])
+
+
 def step_params(scale_cfg: dict, spec: dict, steps, plot: dict) -> dict[str, str]:
     """{step: its --params JSON} for the own-data rules: params() of each step's sections,
-    and the workflow's plot options for figure steps."""
+    and the workflow's plot options for figure steps (after check_sections)."""
+    check_sections(scale_cfg, spec)
     out = {}
     for name, step in steps.items():
         chosen = params(scale_cfg, spec, [s for s in step.sections if s != "plot"])
