@@ -245,7 +245,7 @@ def test_the_loss_has_the_kl_term_for_mean_field_only(tiny_data, kind):
     model = bayes.build(kind, build_model("small_cnn", 10, width=0.25, in_channels=1), method)
     (row,) = finetune(model, train, {**FT, "epochs": 1}, method, seed=0)
     assert row["loss"] == pytest.approx(row["ce"] + row["hinge"] + row["kl"], rel=1e-6)
-    if kind == "mean_field":  # σ ≈ e^-5.5 ≪ the prior's √(1/(λN)) ≈ 10: a large KL
+    if kind == "mean_field":  # σ ≈ e^-5.5 ≪ the prior σ_p = √(1/(λN)) ≈ 10 (N = 96)
         assert row["kl"] > 1.0
     else:
         assert row["kl"] == 0.0
