@@ -13,8 +13,15 @@ from reprise.errors import CheckpointError, ConfigError
 from reprise.models import build_model
 from reprise.papers.libre import analysis
 from reprise.papers.libre import model as bayes
-from reprise.papers.libre.finetune import finetune, hinge, member_lr, noisy_copies
-from reprise.papers.libre.stacked import Members, member_parameters
+from reprise.papers.libre.finetune import (
+    finetune,
+    hinge,
+    kl_term,
+    member_lr,
+    noisy_copies,
+    optimisers,
+)
+from reprise.papers.libre.stacked import Members, kl_to_prior, member_parameters
 from reprise.resume import Resume
 
 NOISE = {"eps": "16/255", "scale": [0.5, 2.0], "blur_prob": 0.5,
@@ -136,6 +143,56 @@ def test_members_get_their_own_optimiser():
     assert [p.shape for p in psi] == [p.shape for p in dnn.body[-2].parameters()]
 
 
+def mean_field(members=3, layers=8, seed=0):
+    torch.manual_seed(seed)
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    mf = bayes.Refined(dnn, members, "mean_field", layers)
+    with torch.no_grad():  # ψ away from its init range, so the σ² terms matter
+        for m in mf.modules():
+            if isinstance(m, Members):
+                m.psi.copy_(torch.empty_like(m.psi).uniform_(-3.0, 0.5))
+    return mf
+
+
+def test_mean_field_kl_is_the_gaussian_kl_and_the_authors_gradients():
+    mf = mean_field()
+    prior_var = 0.37
+    prior = torch.distributions.Normal(0.0, prior_var**0.5)
+    tensors = [m for m in mf.modules() if isinstance(m, Members)]
+    want = sum(
+        torch.distributions.kl_divergence(torch.distributions.Normal(m.mu, m.psi.exp()), prior)
+        .sum()
+        .double()
+        for m in tensors
+    )
+    assert len(tensors) == 5  # conv weight; BatchNorm and linear weight and bias
+    assert kl_to_prior(mf, prior_var).item() == pytest.approx(want.item(), rel=1e-5)
+    ens = bayes.Refined(build_model("small_cnn", 10, width=0.25, in_channels=1), 3, "ensemble", 2)
+    assert kl_to_prior(ens, prior_var).item() == 0.0
+    # KL / N with the prior N(0, 1/(λN)) has the gradients of the authors' optimisers:
+    # λμ (SGD weight decay on μ) and λσ² − 1/N (PsiSGD on ψ)
+    lam, n = 1e-4, 1437
+    kl_term(mf, {"kind": "mean_field", "prior_decay": lam}, n).backward()
+    for m in tensors:
+        torch.testing.assert_close(m.mu.grad, lam * m.mu.detach())
+        want_psi = lam * (2 * m.psi.detach()).exp() - 1 / n
+        torch.testing.assert_close(m.psi.grad, want_psi, rtol=1e-4, atol=1e-9)
+
+
+def test_kl_has_the_prior_s_weight_decay_and_the_rest_keeps_its_own():
+    mf = mean_field()
+    opt_rest, opt_own = optimisers(mf, FT)
+    covered = {id(p) for m in mf.modules() if isinstance(m, Members) for p in (m.mu, m.psi)}
+    for opt in (opt_rest, opt_own):
+        for g in opt.param_groups:
+            in_kl = {id(p) in covered for p in g["params"]}
+            assert len(in_kl) == 1  # a group is all KL-covered or none
+            assert g["weight_decay"] == (0.0 if in_kl == {True} else FT["weight_decay"])
+    ens = bayes.Refined(build_model("small_cnn", 10, width=0.25, in_channels=1), 4, "ensemble", 2)
+    _, own = optimisers(ens, FT)
+    assert [g["weight_decay"] for g in own.param_groups] == [FT["weight_decay"] / 4]
+
+
 @pytest.fixture(scope="module")
 def tiny_data():
     from tests.core_data import digits
@@ -176,6 +233,47 @@ def test_finetune_trains_disagreement_on_noise_and_resumes(tiny_data, tmp_path):
     assert rows2 == rows
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("kind", ["mean_field", "libre"])
+def test_the_loss_has_the_kl_term_for_mean_field_only(tiny_data, kind):
+    train, _ = tiny_data
+    method = {"kind": kind, "members": 3, "layers": 2, "alpha": 1.0, "gamma": 0.5}
+    if kind == "mean_field":
+        method["prior_decay"] = 1e-4
+    torch.manual_seed(0)
+    model = bayes.build(kind, build_model("small_cnn", 10, width=0.25, in_channels=1), method)
+    (row,) = finetune(model, train, {**FT, "epochs": 1}, method, seed=0)
+    assert row["loss"] == pytest.approx(row["ce"] + row["hinge"] + row["kl"], rel=1e-6)
+    if kind == "mean_field":  # σ ≈ e^-5.5 ≪ the prior σ_p = √(1/(λN)) ≈ 10 (N = 96)
+        assert row["kl"] > 1.0
+    else:
+        assert row["kl"] == 0.0
+
+
+def test_a_bad_prior_decay_is_one_clear_error():
+    from reprise.config import check_paper
+    from reprise.yamlconf import load_yaml
+
+    mf = mean_field()
+    for bad in (None, 0, -1e-4, "1e-4", True):
+        method = {"kind": "mean_field"} | ({} if bad is None else {"prior_decay": bad})
+        with pytest.raises(ConfigError, match="prior_decay"):
+            kl_term(mf, method, 100)
+    cfg = load_yaml("config/papers/libre.yaml")
+    for method, value, expected in (
+        ("mfvi_last", -1e-4, "number > 0"),
+        ("mfvi_last", None, "required"),
+        ("libre", 1e-4, "only a mean_field method"),
+    ):
+        bad_cfg = copy.deepcopy(cfg)
+        entry = bad_cfg["smoke"]["methods"][method]
+        if value is None:
+            del entry["prior_decay"]
+        else:
+            entry["prior_decay"] = value
+        with pytest.raises(ConfigError, match=rf"prior_decay.*{expected}"):
+            check_paper("libre", bad_cfg)
 
 
 def test_mc_dropout_samples_differ_and_save_load_round_trip(tmp_path):

@@ -57,6 +57,8 @@ def _allowed(err: jsonschema.ValidationError) -> str:
         return "the keys " + ", ".join(s["required"])
     if v in ("minItems", "maxItems", "uniqueItems", "minLength", "pattern", "minProperties"):
         return f"a value with {v} {s[v]!r}"
+    if v == "not" and "description" in s:  # a key a schema rules out says why
+        return s["description"]
     return err.message
 
 

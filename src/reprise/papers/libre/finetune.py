@@ -10,6 +10,10 @@ with probability `blur_prob`. All B + B/2 inputs go through every member in one 
 α = 0 is the ablation without the uncertainty regulariser. The members' parameters use SGD
 at a rate cosine-annealed per step from `lr` to `ft_lr` (weight decay / C); the rest of the
 network keeps `ft_lr`. MC dropout (no members of its own) trains with the cross-entropy only.
+A mean-field posterior adds the ELBO's KL per training example, KL(q ‖ N(0, 1/(λN))) / N
+(λ = the method's prior_decay, N = the training set's size), and its μ and ψ get no weight
+decay: the authors' PsiSGD and SGD weight decay give them exactly this term's gradients
+(λμ and λσ² − 1/N).
 
 Resumable: the state after each epoch (weights, both optimisers, RNG, rows) goes to
 rt.resume; the data order and augmentation derive from (seed, epoch).
@@ -26,7 +30,8 @@ import torch.nn.functional as F
 
 from reprise.attacks.momentum import gaussian_kernel
 from reprise.attacks.pgd import magnitude
-from reprise.papers.libre.stacked import member_parameters
+from reprise.errors import ConfigError
+from reprise.papers.libre.stacked import kl_to_prior, member_parameters, prior_parameters
 from reprise.training import crop_flip, epoch_generator, rng_state, set_rng_state
 
 log = logging.getLogger("reprise")
@@ -75,17 +80,40 @@ def routed_ce(model, z_clean: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y)
 
 
+def decay_groups(params: list, weight_decay: float, kl_covered: set[int]) -> list[dict]:
+    """Parameter groups: weight decay for all but those whose prior is the KL term's."""
+    groups = [
+        {"params": [p for p in params if id(p) not in kl_covered], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) in kl_covered], "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def optimisers(model, cfg: dict) -> tuple[torch.optim.SGD, torch.optim.SGD | None]:
     """(rest of the network at ft_lr, the members' own parameters at lr, or None)."""
     own = member_parameters(model)
     ids = {id(p) for p in own}
+    covered = {id(p) for p in prior_parameters(model)}
     rest = [p for p in model.parameters() if id(p) not in ids]
-    sgd = dict(momentum=cfg["momentum"])
-    opt_rest = torch.optim.SGD(rest, lr=cfg["ft_lr"], weight_decay=cfg["weight_decay"], **sgd)
+    wd, sgd = cfg["weight_decay"], dict(momentum=cfg["momentum"])
+    opt_rest = torch.optim.SGD(decay_groups(rest, wd, covered), lr=cfg["ft_lr"], **sgd)
     if not own:
         return opt_rest, None
-    wd = cfg["weight_decay"] / model.members
-    return opt_rest, torch.optim.SGD(own, lr=cfg["lr"], weight_decay=wd, **sgd)
+    groups = decay_groups(own, wd / model.members, covered)
+    return opt_rest, torch.optim.SGD(groups, lr=cfg["lr"], **sgd)
+
+
+def kl_term(model, method: dict, n_train: int) -> torch.Tensor:
+    """KL(q ‖ N(0, 1/(λN))) / N for a mean_field method (λ = its prior_decay); 0 otherwise."""
+    if method["kind"] != "mean_field":
+        return torch.zeros(())
+    lam = method.get("prior_decay")
+    if isinstance(lam, bool) or not isinstance(lam, int | float) or not lam > 0:
+        raise ConfigError(
+            f"method prior_decay = {lam!r}; a mean_field method needs a positive number "
+            "(the prior is N(0, 1/(prior_decay · N_train)); the authors' value is 1e-4)"
+        )
+    return kl_to_prior(model, 1.0 / (lam * n_train)) / n_train
 
 
 def member_lr(cfg: dict, progress: float) -> float:
@@ -117,7 +145,7 @@ def finetune(model, train, cfg: dict, method: dict, *, seed: int, resume=None, t
         order = torch.randperm(n, generator=gen)
         aug = cfg.get("augment", {})
         model.train()
-        sums = {"loss": 0.0, "ce": 0.0, "hinge": 0.0, "disagreement": 0.0}
+        sums = {"loss": 0.0, "ce": 0.0, "hinge": 0.0, "disagreement": 0.0, "kl": 0.0}
         for i in range(steps):
             idx = order[i * bs : (i + 1) * bs]
             x = crop_flip(train.x[idx], gen, aug.get("crop", 0), aug.get("flip", False))
@@ -126,7 +154,8 @@ def finetune(model, train, cfg: dict, method: dict, *, seed: int, resume=None, t
             inputs = torch.cat([x, noisy_copies(half, cfg["noise"])]) if use_noise else x
             penultimate, scored = model.split(model.member_features(inputs))
             ce = routed_ce(model, penultimate[: len(x)], y)
-            loss = ce
+            kl = kl_term(model, method, n)
+            loss = ce + kl
             if use_noise:
                 h, m = hinge(scored[len(x) :], gamma)
                 loss = loss + alpha * h
@@ -143,6 +172,7 @@ def finetune(model, train, cfg: dict, method: dict, *, seed: int, resume=None, t
                 opt_own.step()
             sums["loss"] += loss.item()
             sums["ce"] += ce.item()
+            sums["kl"] += kl.item()
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}}
         if test is not None:
             row["test_acc"] = accuracy(model, test)

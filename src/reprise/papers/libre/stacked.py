@@ -8,10 +8,14 @@ layout unchanged. The input of the first stacked layer is repeated C times along
 
 Each weight (and norm scale/shift) becomes `Members`: either a deep ensemble, C free copies
 of the pre-trained tensor (LiBRe), or a mean-field Gaussian N(μ, exp(ψ)²) with μ = the
-pre-trained tensor, sampled afresh for each member on every pass (the VI baselines).
+pre-trained tensor, sampled afresh for each member on every pass (the VI baselines). A
+mean-field tensor also has the closed-form KL of its density to a prior N(0, σ_p²), the
+ELBO's complexity term (`kl_to_prior`); an ensemble has no density and no KL.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +47,14 @@ class Members(nn.Module):
             return self.value
         noise = torch.randn((self.members, *self.mu.shape), device=self.mu.device)
         return self.mu + self.psi.exp() * noise
+
+    def kl(self, prior_var: float) -> torch.Tensor:
+        """Σ over elements of KL(N(μ, σ²) ‖ N(0, s²)) = log(s/σ) + (σ² + μ²)/(2s²) − 1/2, with
+        σ = exp(ψ) and s² = prior_var; 0 for an ensemble."""
+        if self.posterior == "ensemble":
+            return self.value.new_zeros(())
+        ratio = ((2 * self.psi).exp() + self.mu.pow(2)) / (2 * prior_var)
+        return (0.5 * math.log(prior_var) - self.psi + ratio - 0.5).sum()
 
 
 class StackedConv2d(nn.Module):
@@ -161,3 +173,22 @@ def member_parameters(module: nn.Module) -> list[nn.Parameter]:
         if isinstance(m, Members):
             own.append(m.value if m.posterior == "ensemble" else m.psi)
     return own
+
+
+def kl_to_prior(module: nn.Module, prior_var: float) -> torch.Tensor:
+    """The KL of all the mean-field tensors in `module` to the prior N(0, prior_var), summed
+    (a zero tensor when there are none)."""
+    if not prior_var > 0:
+        raise ConfigError(f"prior variance = {prior_var}; expected a positive number")
+    terms = [m.kl(prior_var) for m in module.modules() if isinstance(m, Members)]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+def prior_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The mean-field μ and ψ: their prior is the KL term's, so they get no weight decay."""
+    return [
+        p
+        for m in module.modules()
+        if isinstance(m, Members) and m.posterior == "mean_field"
+        for p in (m.mu, m.psi)
+    ]
