@@ -254,6 +254,20 @@ def test_momentum_pgd_keeps_only_improving_steps_and_stops_inside_the_ball():
         model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=1, loss=loss
     )
     assert (one - x).abs().max().item() == pytest.approx(0.007, rel=1e-4)
+    # accepting by another score (CCAT: true-class CE from 0): a score that never improves
+    # keeps every step and shrinks it each time: 0.07·0.1 + 0.07/1.5·0.19 + 0.07/1.5²·0.271
+    flat = momentum_pgd(
+        model,
+        x,
+        torch.zeros(3, dtype=torch.long),
+        eps=0.5,
+        step_size=0.07,
+        steps=3,
+        loss=lambda logits, y: logits.sum(1),
+        accept=lambda logits, y: torch.zeros(len(y)),
+    )
+    expected = 0.07 * 0.1 + 0.07 / 1.5 * 0.19 + 0.07 / 1.5**2 * 0.271
+    assert (flat - x).abs().max().item() == pytest.approx(expected, rel=1e-4)
     plain = pgd(
         model,
         x,

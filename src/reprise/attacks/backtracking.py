@@ -6,8 +6,11 @@ momentum): the momentum averages the step directions d(g) = sign(g) (L∞; L2: g
 
     m         ← μ·m + (1 − μ)·d(g)
     candidate = project(x_adv + lr · m)               (the first step is (1 − μ)·lr)
-    accepted  if objective(candidate) ≥ objective(x_adv)
-    lr        ← lr / backtrack unless the objective strictly improved, else lr · up
+    accepted  if score(candidate) ≥ best score so far
+    lr        ← lr / backtrack unless the score strictly improved, else lr · up
+
+The score is the objective itself, or `accept` (Pang et al. accept by the true-class
+cross-entropy, with the best starting at 0, so the first step is always taken).
 
 so a sample stops where its objective stops improving instead of being pushed to the
 ball's edge by fixed sign steps (which sets CCAT's interpolation weight to 0 everywhere).
@@ -43,9 +46,11 @@ def momentum_pgd(
     up: float = 1.0,
     x_init: torch.Tensor | None = None,
     extra: Extra | None = None,
+    accept: LossFn | None = None,
 ) -> torch.Tensor:
     """Maximise loss(logits, y) (+ extra) over the `norm` ball of radius `eps` from `x_init`
-    (default x): `steps` candidate steps of per-sample size starting at `step_size`."""
+    (default x): `steps` candidate steps of per-sample size starting at `step_size`; a step
+    is kept when `accept(logits, y)` (default: the objective) does not fall below its best."""
     x, y = x.detach(), y.detach()
     ball = Ball(x, eps, norm)
     view = lambda t: _per_sample(t, x)  # noqa: E731
@@ -57,12 +62,15 @@ def momentum_pgd(
         if extra is not None:
             value = value + extra(out, x_adv)
         (grad,) = torch.autograd.grad(value.sum(), x_adv)
-        return value.detach().float(), grad.detach().float()
+        score = value if accept is None else accept(out.logits.float(), y)
+        return score.detach().float(), grad.detach().float()
 
     x_adv = ball.project(x if x_init is None else x_init.detach())
     lr = torch.full((len(x),), float(step_size), device=x.device)
     with evaluating(model), torch.enable_grad():
         best, grad = objective(x_adv)
+        if accept is not None:  # as the official code: the first step is always taken
+            best = torch.zeros_like(best)
         v = torch.zeros_like(grad)
         for _ in range(steps):
             with torch.no_grad():

@@ -216,8 +216,9 @@ class CCAT(Method):
     at x for a random half of the batch and at `radial_start` for the other,
     and the adversarial input's target is `ccat_target` (confident near x, uniform at the
     ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). The attack is theirs:
-    sign steps with momentum, backtracking of the step size, only improving steps kept
-    (reprise.attacks.backtracking; `attack` gives ε, the initial step size and the steps)."""
+    sign steps with momentum, backtracking of the step size, steps kept while the true-class
+    cross-entropy does not fall (reprise.attacks.backtracking; `attack` gives ε, the initial
+    step size and the steps)."""
 
     name = "ccat"
 
@@ -254,6 +255,7 @@ class CCAT(Method):
             backtrack=self.backtrack,
             x_init=x_init,
             extra=self.attack_extra(batch),
+            accept=lambda logits, y: F.cross_entropy(logits, y, reduction="none"),
         )
         batch.clean, batch.adv = forward(model, batch.x), forward(model, batch.x_adv)
         logits = batch.clean.logits.float()
