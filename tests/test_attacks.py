@@ -244,40 +244,22 @@ def test_momentum_pgd_keeps_only_improving_steps_and_stops_inside_the_ball():
     def loss(logits, y):
         return -((logits - 0.3) ** 2).sum(1)
 
-    model = torch.nn.Flatten()
-    x_adv = momentum_pgd(
-        model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=30, loss=loss
-    )
+    model, y0 = torch.nn.Flatten(), torch.zeros(3, dtype=torch.long)
+    ball = dict(eps=0.5, step_size=0.07)
+    x_adv = momentum_pgd(model, x, y0, **ball, steps=30, loss=loss)
     assert (x_adv - 0.3).abs().max() < 0.01
     # the momentum averages sign steps, as the official code: the first step is (1 - 0.9) lr
-    one = momentum_pgd(
-        model, x, torch.zeros(3, dtype=torch.long), eps=0.5, step_size=0.07, steps=1, loss=loss
-    )
+    one = momentum_pgd(model, x, y0, **ball, steps=1, loss=loss)
     assert (one - x).abs().max().item() == pytest.approx(0.007, rel=1e-4)
     # accepting by another score (CCAT: true-class CE from 0): a score that never improves
     # keeps every step and shrinks it each time: 0.07·0.1 + 0.07/1.5·0.19 + 0.07/1.5²·0.271
+    rising = lambda logits, y: logits.sum(1)  # noqa: E731
     flat = momentum_pgd(
-        model,
-        x,
-        torch.zeros(3, dtype=torch.long),
-        eps=0.5,
-        step_size=0.07,
-        steps=3,
-        loss=lambda logits, y: logits.sum(1),
-        accept=lambda logits, y: torch.zeros(len(y)),
+        model, x, y0, **ball, steps=3, loss=rising, accept=lambda lg, y: torch.zeros(len(y))
     )
     expected = 0.07 * 0.1 + 0.07 / 1.5 * 0.19 + 0.07 / 1.5**2 * 0.271
     assert (flat - x).abs().max().item() == pytest.approx(expected, rel=1e-4)
-    plain = pgd(
-        model,
-        x,
-        torch.zeros(3, dtype=torch.long),
-        eps=0.5,
-        step_size=0.07,
-        steps=30,
-        loss=loss,
-        random_start=False,
-    )
+    plain = pgd(model, x, y0, **ball, steps=30, loss=loss, random_start=False)
     assert (plain - 0.3).abs().max() > 0.01  # the plain sign steps oscillate
     # on a trained model: inside the box, and the objective never below the start's
     m, test = trained_small_cnn(), digits("test")
