@@ -88,10 +88,12 @@ def build_tiny_paper(project: Path, paper: str, smoke: dict) -> Path:
     return project / "results" / "smoke" / paper
 
 
-def use_tiny_speech_zoo(project: Path, model: dict) -> None:
+def use_tiny_speech_zoo(project: Path, model: dict, models: dict | None = None) -> None:
     """Make the project copy's speech zoo tiny: a 20-utterance corpus, and every zoo model
-    (its own overrides kept) built from `model` ({"model": ..., "train": ...}) trained for
-    one epoch."""
+    (its own overrides kept, then `models`' merged in) built from `model` ({"model": ...})
+    trained for one epoch."""
+    from reprise.yamlconf import deep_merge
+
     path = project / "config" / "speech.yaml"
     speech = yaml.safe_load(path.read_text())
     speech["smoke"] = {
@@ -102,7 +104,7 @@ def use_tiny_speech_zoo(project: Path, model: dict) -> None:
             "model": {k: v for k, v in model["model"].items() if k != "domain_vector"},
             "train": {"epochs": 1, "batch_size": 2},
         },
-        "models": speech["smoke"]["models"],
+        "models": deep_merge(speech["smoke"]["models"], models or {}),
     }
     path.write_text(yaml.safe_dump(speech))
 

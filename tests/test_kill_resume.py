@@ -7,7 +7,7 @@ long step runs (after a seeded number of its saves, plus a seeded fraction of on
 uninterrupted run's (built alongside), leave no truncated output that Snakemake considers
 complete, and the long step's log must say where it resumed. A paper joins with one entry
 in LONG_LOOPS: its tiny smoke overrides, how many saves its long steps make, and (for a
-paper whose long step is a speech zoo model) the tiny smoke section of config/speech.yaml.
+paper whose long step is a speech zoo model) the tiny zoo's model overrides.
 
 A save is counted as a new version of a step's `<output>.resume/state.pt` (each save
 replaces the file atomically), whatever counter the state holds (epochs, rounds, steps,
@@ -27,15 +27,14 @@ from typing import NamedTuple
 
 import pandas as pd
 import pytest
-import yaml
 
 from reprise import papers
 from reprise.io import load_checkpoint
 from reprise.yamlconf import deep_merge, load_yaml
-from tests.conftest import ROOT, copy_project, tiny_configfile
+from tests.conftest import ROOT, copy_project, tiny_configfile, use_tiny_speech_zoo
 from tests.test_autoda import TINY as AUTODA
 from tests.test_b3d import TINY as B3D
-from tests.test_flexit import TINY_ZOO
+from tests.test_flexit import TINY_MODEL
 from tests.test_libre import TINY as LIBRE
 from tests.test_partseg import TINY as PARTSEG
 from tests.test_poisoning import TINY as POISONING
@@ -48,7 +47,7 @@ FLEXIT_RUNS = load_yaml(ROOT / "config/papers/flexit.yaml")["smoke"]["runs"]
 class Loop(NamedTuple):
     smoke: dict  # the paper's tiny smoke overrides
     saves: int  # the saves its long step makes (epochs, rounds, steps, online steps, ...)
-    speech: dict | None = None  # config/speech.yaml's smoke section, for a zoo model's loop
+    speech: dict | None = None  # for a zoo model's loop: its tiny zoo's model overrides
 
 
 MEM_LOOPS = ("random_labels", "te")  # memorization's sections with a training loop
@@ -77,7 +76,7 @@ LONG_LOOPS = {
     "flexit": Loop(
         {"runs": {run: {"model": "base"} for run in FLEXIT_RUNS}, "evaluation": {"bootstrap": 200}},
         3,
-        deep_merge(TINY_ZOO, {"models": {"base": {"train": {"epochs": 3}}}}),
+        {"base": {"train": {"epochs": 3}}},
     ),
 }
 TRIALS = (0,)  # seeds of the kill moment; one trial per paper keeps the test within budget
@@ -88,10 +87,7 @@ def _copy(dest: Path, paper: str, loop: Loop) -> list[str]:
     metrics (one core: the uninterrupted twin runs alongside on the other)."""
     tiny = tiny_configfile(copy_project(dest), paper, loop.smoke)
     if loop.speech is not None:
-        speech_yaml = dest / "config" / "speech.yaml"
-        speech = yaml.safe_load(speech_yaml.read_text())
-        speech["smoke"] = deep_merge({"models": speech["smoke"]["models"]}, loop.speech)
-        speech_yaml.write_text(yaml.safe_dump(speech))
+        use_tiny_speech_zoo(dest, TINY_MODEL, loop.speech)
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(tiny)]
     return [*snakemake, "--", f"results/smoke/{paper}/metrics.json"]
 
