@@ -66,6 +66,25 @@ def test_a_word_does_not_depend_on_what_was_said_before():
         engine.synth("seven", "xx-nowhere", 175, 50)
 
 
+def test_a_breathy_voice_is_the_same_in_every_process():
+    """f-variant voices add noise from rand(), which espeak-ng seeds from the clock (whole
+    seconds): two processes a second apart must still synthesise the same samples."""
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import hashlib; from reprise.speech.tts import Espeak; x = Espeak.get()"
+        ".synth('seven open', 'en+f5', 175, 50); print(hashlib.md5(x.tobytes()).hexdigest())"
+    )
+    runs = []
+    for _ in range(2):
+        runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True))
+        time.sleep(1.1)
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+
+
 def test_bad_sizes_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="domain"):
         corpus.build(tmp_path / "c", {"train": {"cmd": 2}})

@@ -103,6 +103,13 @@ class Espeak:
         self._chunks = []
         return out
 
+    def _seed(self) -> None:
+        """The breathy voices (f2, f3, f5) mix in noise from the C library's rand(), which
+        espeak-ng seeds from the clock (measured: they differed from process to process):
+        seed it, and espeak-ng's own generator, the same way before every synthesis."""
+        ctypes.CDLL(None).srand(0)
+        self.lib.espeak_ng_SetRandSeed(0)
+
     def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
         """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples,
         synthesised in a forked child so that nothing said before changes them."""
@@ -111,6 +118,7 @@ class Espeak:
             pid = os.fork()
             if pid == 0:  # child: synthesise, send status byte + samples, exit without cleanup
                 os.close(read)
+                self._seed()
                 code = 0
                 try:
                     payload = b"\x00" + self._synth_here(text, voice, rate, pitch).tobytes()
