@@ -683,3 +683,28 @@ def test_own_data_runs_through_snakemake_with_figures_and_a_table_of_fits(tiny_r
     assert {"V", "eps_f", "k_F", "m_star"} <= set(table["quantity"])
     assert not (out / "metrics.json").exists()
     assert not (project_copy / "results" / "smoke" / "cecu2si2").exists()  # no simulation
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="found Dec 2026: with eps_f 1.4 meV, V_x 25.5, V_z 32.2 meV the Z band's eps_f "
+    "comes back 1.8 meV off (V within 5%, X band's eps_f 0.13 meV); open in issue 23",
+)
+def test_analysis_recovers_the_simulator_away_from_its_defaults(tmp_path):
+    """The project's own simulator with ε_f and both V drawn at random (seeded) from ranges
+    that exclude the config's values (ε_f 5 meV, V_x 40, V_z 20 meV; here the X band is the
+    weaker one): the analysis recovers V within 10% and ε_f within 1 meV (the independent
+    generator's tolerances), on the smoke angle grid (0.1°)."""
+    rng = np.random.default_rng(20261207)
+    eps_f, v_x, v_z = rng.uniform(-0.003, 0.002), rng.uniform(0.02, 0.03), rng.uniform(0.028, 0.04)
+    params = tiny_params(
+        model={
+            "f_level": {"energy": eps_f},
+            "bands": {"x": {"V": v_x}, "z": {"V": v_z}},
+        },
+        measurement={"angles": {"step": 0.1}},
+    )
+    m = run_pipeline(params, tmp_path)
+    assert abs(m["V_x_rel_error"]) <= 0.10 and abs(m["V_z_rel_error"]) <= 0.10, m
+    assert abs(m["eps_f_x_error_meV"]) <= 1.0 and abs(m["eps_f_z_error_meV"]) <= 1.0, m
