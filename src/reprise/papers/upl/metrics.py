@@ -1,7 +1,11 @@
 """The metrics the evaluate step writes to metrics.json (claims may name only these).
 
 `results`: {"configs": summary.configurations, "correlations": summary.correlations,
-"gap": summary.latency_vs_compute_gap, "tradeoff": summary.best_tradeoff}."""
+"gap": summary.latency_vs_compute_gap, "tradeoff": summary.best_tradeoff}.
+
+UPL is simulated from each chunk's measured compute, so every metric that reads it (all but
+the counts and the cut-off rates) is declared timed: two identical runs differ in them by
+the compute's jitter."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def _factor(f: str, label: str) -> None:
         f"upl_spearman_{f}": f"Spearman r of mean UPL with {label}",
     }
 
-    @METRICS.group(keys)
+    @METRICS.group(keys, timed=tuple(keys))
     def row(results):
         c = results["correlations"].set_index("factor").loc[f]
         values = (c["pearson"], c["pearson_low"], c["pearson_high"], c["spearman"])
@@ -37,7 +41,12 @@ for _f, _label in FACTORS.items():
         "latency_minus_compute_abs_r_ci_low": "lower end of its 95% paired bootstrap interval "
         "(configurations resampled)",
         "latency_minus_compute_abs_r_ci_high": "upper end of that interval",
-    }
+    },
+    timed=(
+        "latency_minus_compute_abs_r",
+        "latency_minus_compute_abs_r_ci_low",
+        "latency_minus_compute_abs_r_ci_high",
+    ),
 )
 def gap(results):
     g = results["gap"]
@@ -55,7 +64,8 @@ def gap(results):
         "joint_ar_upl_p90_advantage": "best other eligible P90 UPL minus best eligible "
         "joint-endpointer Ar-RNNT P90 UPL (s; null: none of them within the WER margin)",
         "tradeoff_eligible_configs": "configurations within the WER margin",
-    }
+    },
+    timed=("best_tradeoff_is_joint_ar", "joint_ar_upl_p90_advantage"),
 )
 def tradeoff(results):
     t = results["tradeoff"]
@@ -73,7 +83,8 @@ def tradeoff(results):
         "joint_early_cutoff_rate_max": "highest early cut-off rate of a joint configuration",
         "vad_early_cutoff_rate_max": "highest early cut-off rate of a trailing-silence one",
         "configurations": "configurations in the grid (runs x endpointers)",
-    }
+    },
+    timed=("joint_upl_p90_min", "vad_upl_p90_min"),
 )
 def endpointers(results):
     c = results["configs"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reprise.speech import metrics as M
+from reprise.speech.features import FRAME_SHIFT
 
 JOINT = "eos"  # the transducer's end-of-sentence token
 FACTORS = {  # column of the configuration table -> axis label
@@ -42,7 +43,7 @@ def run_facts(model_config: dict, cfg: dict, segment: int, model) -> dict:
     mc = {**model_config, "encoder": {**model_config["encoder"], "segment": segment}}
     return {
         "params": int(sum(p.numel() for p in model.parameters())),
-        "chunk_ms": segment * 10 * int(model_config["reduction"]),
+        "chunk_ms": round(1000 * FRAME_SHIFT * segment * int(model_config["reduction"])),
         "flops": M.transducer_flops(mc) / 1e9,
         "loss": cfg["train"]["loss"],
     }
