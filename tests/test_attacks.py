@@ -125,6 +125,35 @@ def test_parameters_gradients_and_modes_are_untouched(batch):
         assert torch.equal(v, weights[k])
 
 
+@pytest.mark.parametrize("attack", ["pgd", "momentum_pgd"])
+def test_a_train_mode_attack_uses_batch_statistics_and_updates_the_running_ones(batch, attack):
+    """bn="train" (Pang et al.'s and Rice et al.'s training attacks, BNeval=False): the
+    attack's forward passes normalise by the batch and move BN's running statistics; the
+    model's own modes come back afterwards."""
+    from reprise.attacks.backtracking import momentum_pgd
+
+    x, y = batch
+    run = {"pgd": pgd, "momentum_pgd": momentum_pgd}[attack]
+    kw = {"eps": 0.1, "step_size": 0.03, "steps": 3, "loss": "ce" if attack == "pgd" else margin}
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1).eval()
+    bn = model.body[1]
+    running = bn.running_mean.clone()
+    torch.manual_seed(0)
+    x_train = run(model, x, y, bn="train", **kw)
+    assert not model.training and not torch.equal(bn.running_mean, running)
+    assert bn.num_batches_tracked == 3 + (attack == "momentum_pgd")  # one per forward
+    model.load_state_dict({**model.state_dict(), "body.1.running_mean": running})
+    torch.manual_seed(0)
+    x_eval = run(model, x, y, bn="eval", **kw)
+    assert torch.equal(bn.running_mean, running)
+    assert not torch.equal(x_train, x_eval)  # batch vs running statistics: other gradients
+
+
+def test_an_unknown_bn_mode_is_refused():
+    with pytest.raises(ConfigError, match="attack.bn = 'batch'"):
+        PGD.from_config({"eps": 0.1, "step_size": 0.01, "steps": 1, "bn": "batch"})
+
+
 def test_targeted_reaches_the_target(model, batch):
     x, y = batch
     target = (y + 3) % 10

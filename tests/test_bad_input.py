@@ -191,6 +191,7 @@ ROWS = [
     ("config-seeds-repeat", ["validate", "--set", "seeds=[1, 1]"], "uniqueItems"),
     ("config-runs-empty", override("rejection", "runs=[]"), "smoke.runs = []"),
     ("config-runs-unknown", override("rejection", "runs=[nope]"), 'smoke.runs.0 = "nope"'),
+    ("config-attack-bn", override("rejection", "attack.bn=batch"), 'smoke.attack.bn = "batch"'),
     ("config-json-bad", ["validate", "--config-json", "{x"], "--config-json is not valid JSON"),
     ("config-bad-scale", ["validate", "--set", "scale=huge"], 'scale = "huge"'),
     # the new papers' config values of the wrong type

@@ -208,6 +208,17 @@ def test_gain_table_pairs_adaptive_inputs_with_the_score_they_attack():
     assert 40 < gains.loc["pgd", "resamples"] <= 50  # draws lacking a group are dropped
 
 
+def test_no_gain_interval_without_enough_correct_inputs_for_an_auc():
+    """9 correct of 400 (fewer than MIN_GROUP): no AUC, so no interval either, although some
+    resamples draw 10 or more correct inputs."""
+    rng = np.random.default_rng(0)
+    correct = np.r_[np.ones(analysis.MIN_GROUP - 1, bool), np.zeros(391, bool)]
+    con, rcon = rng.random(400), rng.random(400)
+    gains = analysis.gain_table(model_rows("test", "pgd", con, rcon, correct), resamples=200)
+    assert np.isnan(gains.loc[0, "auc_gain"]) and np.isnan(gains.loc[0, "ci_low"])
+    assert gains.loc[0, "resamples"] > 0  # the old code made an interval of these
+
+
 def test_metrics_cover_every_declared_key_and_leave_unconfigured_runs_nan():
     scores = scores_table()
     tprs = [0.5, 0.95]  # the TPR-95 metrics read 0.95, wherever it stands in the list

@@ -15,6 +15,7 @@ from reprise.training import (
     CCAT,
     PGDAT,
     TRADES,
+    Batch,
     Hook,
     Schedule,
     Standard,
@@ -33,7 +34,7 @@ ATTACK = PGD(eps=0.1, step_size=0.04, steps=2)
 BASE = {"epochs": 2, "batch_size": 64, "lr": 0.05, "monitor": {"train_size": 128}}
 
 
-def tiny_run(tmp_path, method, name="run", train_size=256, **cfg):
+def tiny_run(tmp_path, method, name="run", train_size=256, attack=ATTACK, **cfg):
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, width=0.25, in_channels=1)
     fitted = fit(
@@ -44,9 +45,21 @@ def tiny_run(tmp_path, method, name="run", train_size=256, **cfg):
         resume=Resume(tmp_path / name),
         history_path=tmp_path / f"{name}.parquet",
         test=digits("test").subset(128),
-        attack=ATTACK,
+        attack=attack,
     )
     return model, fitted.history
+
+
+def test_the_monitor_measures_in_eval_mode_whatever_the_training_attack(tmp_path):
+    """A config's training attack with bn: train (PGD-AT's, as Pang et al.) also gives the
+    monitor's robust columns: measuring them must not move BN's running statistics."""
+    train_mode = PGD(eps=0.1, step_size=0.04, steps=2, bn="train")
+    method = PGDAT(train_mode)
+    model_a, hist_a = tiny_run(tmp_path, method, name="a", attack=train_mode)
+    model_b, hist_b = tiny_run(tmp_path, method, name="b", attack=ATTACK)
+    pd.testing.assert_frame_equal(hist_a, hist_b)
+    for k, v in model_a.state_dict().items():
+        assert torch.equal(v, model_b.state_dict()[k]), k
 
 
 def saved_state(directory):
@@ -69,7 +82,12 @@ def test_standard_training_learns(tmp_path):
 def test_adversarial_methods_produce_the_table(tmp_path, method):
     _, history = tiny_run(tmp_path, method, monitor={"grad_norm": True, "train_size": 64})
     expected = {"epoch", "lr", "loss", "grad_norm_sq", "train_clean_acc", "train_robust_acc"}
-    assert expected | {"test_clean_acc", "test_robust_acc"} == set(history.columns)
+    expected |= {"test_clean_acc", "test_robust_acc"}
+    if method.name == "ccat":  # where its attack left the inputs
+        expected |= {"ccat_lambda_mean", "ccat_delta_over_eps_median", "ccat_at_edge"}
+        assert history["ccat_lambda_mean"].between(0, 1).all()
+        assert history["ccat_at_edge"].between(0, 1).all()
+    assert expected == set(history.columns)
     assert history["epoch"].tolist() == [1, 2]
     assert history.notna().all().all() and (history["grad_norm_sq"] > 0).all()
     assert (history["test_robust_acc"] <= history["test_clean_acc"] + 0.1).all()
@@ -246,6 +264,31 @@ def test_radial_start_spreads_radii_over_the_ball():
         assert abs(size.mean() - 0.1) < 0.01
     edge = radial_start(torch.ones(64, 1, 2, 2), 0.2, "linf")
     assert edge.max() <= 1 and edge.min() >= 0.8
+
+
+def test_trades_crafts_in_eval_mode_whatever_the_shared_attack_says():
+    """A config shares one training attack between PGD-AT (bn: train, as Pang et al.) and
+    TRADES, whose official attack always runs in eval mode (attack_trades, BNeval=True)."""
+    shared = PGD.from_config({"eps": 0.1, "step_size": 0.05, "steps": 2, "bn": "train"})
+    assert TRADES(shared).attack.bn == "eval" and PGDAT(shared).attack.bn == "train"
+    assert TRADES(shared).config()["attack"]["bn"] == "eval"
+
+
+def test_ccat_reports_where_its_attack_left_the_inputs():
+    """With no attack steps, half the batch stays at x (λ = 1) and half sits at a radius
+    uniform in [0, ε] (λ = 1 - u at ρ = 1): mean λ 3/4, nothing at the edge."""
+    torch.manual_seed(0)
+    method = CCAT(PGD(eps=0.1, step_size=0.01, steps=0), rho=1.0)
+    model = build_model("small_cnn", 10, width=0.25, in_channels=1)
+    x = torch.full((1024, 1, 8, 8), 0.5)  # no clipping at [0, 1]
+    y = torch.randint(0, 10, (1024,))
+    method.start_epoch(model, None, 0)
+    method.base_loss(model, Batch(x=x, y=y, idx=torch.arange(1024), epoch=0))
+    stats = method.epoch_metrics()
+    assert abs(stats["ccat_lambda_mean"] - 0.75) < 0.02, stats
+    assert stats["ccat_at_edge"] < 0.01 and stats["ccat_delta_over_eps_median"] < 0.05
+    method.start_epoch(model, None, 1)  # a new epoch starts from nothing
+    assert "ccat_lambda_mean" not in method.epoch_metrics()
 
 
 def test_ccat_attack_raises_a_wrong_class_confidence():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from reprise.attacks.pgd import Ball, Extra, LossFn, _norms, _per_sample, forward
-from reprise.models.base import evaluating
+from reprise.models.base import attacking
 
 
 def _direction(g: torch.Tensor, norm: str) -> torch.Tensor:
@@ -47,10 +47,12 @@ def momentum_pgd(
     x_init: torch.Tensor | None = None,
     extra: Extra | None = None,
     accept: LossFn | None = None,
+    bn: str = "eval",
 ) -> torch.Tensor:
     """Maximise loss(logits, y) (+ extra) over the `norm` ball of radius `eps` from `x_init`
     (default x): `steps` candidate steps of per-sample size starting at `step_size`; a step
-    is kept when `accept(logits, y)` (default: the objective) does not fall below its best."""
+    is kept when `accept(logits, y)` (default: the objective) does not fall below its best.
+    `bn`: the model's mode during the attack (models.base.attacking)."""
     x, y = x.detach(), y.detach()
     ball = Ball(x, eps, norm)
     view = lambda t: _per_sample(t, x)  # noqa: E731
@@ -67,7 +69,7 @@ def momentum_pgd(
 
     x_adv = ball.project(x if x_init is None else x_init.detach())
     lr = torch.full((len(x),), float(step_size), device=x.device)
-    with evaluating(model), torch.enable_grad():
+    with attacking(model, bn), torch.enable_grad():
         best, grad = objective(x_adv)
         if accept is not None:  # as the official code: the first step is always taken
             best = torch.zeros_like(best)

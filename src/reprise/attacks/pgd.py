@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprise.errors import ConfigError
-from reprise.models.base import evaluating
+from reprise.models.base import BN_MODES, attacking
 
 NORMS = ("linf", "l2")
 
@@ -120,6 +120,7 @@ def pgd(
     early_stop: bool = False,
     extra: Extra | None = None,
     x_init: torch.Tensor | None = None,
+    bn: str = "eval",
 ) -> torch.Tensor:
     """Adversarial examples for a batch x (in [0, 1]) with labels y (the targets if `targeted`).
 
@@ -127,6 +128,7 @@ def pgd(
     over `steps` steps of `step_size` in the `norm` ball of radius `eps`. It starts from
     `x_init` if given, else a random point of the ball (`random_start`) or x itself. With
     `early_stop`, a sample stops moving once it is misclassified (classified as its target).
+    `bn`: the model's mode during the attack (models.base.attacking).
     """
     x, y = x.detach(), y.detach()
     ball = Ball(x, eps, norm)
@@ -136,7 +138,7 @@ def pgd(
         x_adv = ball.project(x_init.detach())
     else:
         x_adv = ball.random_point() if random_start else x.clone()
-    with evaluating(model), torch.enable_grad():
+    with attacking(model, bn), torch.enable_grad():
         for _ in range(steps):
             x_adv.requires_grad_(True)
             out = forward(model, x_adv)
@@ -201,8 +203,11 @@ class PGD:
     random_start: bool = True
     targeted: bool = False
     early_stop: bool = False
+    bn: str = "eval"
 
     def __post_init__(self):
+        if self.bn not in BN_MODES:
+            raise ConfigError(f"attack.bn = {self.bn!r} is not allowed; expected {BN_MODES}")
         if self.norm not in NORMS:
             raise ConfigError(f"attack.norm = {self.norm!r} is not allowed; expected {NORMS}")
         if self.loss not in LOSSES:

@@ -72,12 +72,26 @@ def _per_channel(values, default: float, in_channels: int, name: str) -> torch.T
 
 
 @contextlib.contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode inside the block; every submodule's own train/eval mode restored after it."""
+def evaluating(model: nn.Module, training: bool = False) -> Iterator[nn.Module]:
+    """Eval mode (train mode if `training`) inside the block; every submodule's own train/eval
+    mode restored after it."""
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    model.train(training)
     try:
         yield model
     finally:
         for m, mode in modes:
             m.training = mode
+
+
+BN_MODES = ("eval", "train")
+
+
+def attacking(model: nn.Module, bn: str = "eval") -> contextlib.AbstractContextManager:
+    """The model's mode while an attack crafts its inputs: "eval" (running BatchNorm
+    statistics, nothing updated) or "train" (batch statistics, the running ones updated by
+    every attack step: the training attacks of Rice et al.'s and Pang et al.'s PGD-AT and
+    CCAT code, BNeval=False)."""
+    if bn not in BN_MODES:
+        raise ConfigError(f"attack.bn = {bn!r} is not allowed; expected one of {BN_MODES}")
+    return evaluating(model, training=bn == "train")

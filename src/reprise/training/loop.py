@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -93,6 +93,8 @@ def fit(
     )
     fingerprint = _fingerprint(cfg, method, model, train, seed, run_config)
     start, rows, best = _resume(resume, fingerprint, model, opt, method)
+    if attack is not None:  # the monitor measures: eval mode, whatever the training attack's
+        attack = replace(attack, bn="eval")
     train_dev, test_dev = on_device(train, accel), on_device(test, accel)
     for epoch in progress(range(start, cfg.epochs), desc="epochs", initial=start, total=cfg.epochs):
         t0 = time.perf_counter()

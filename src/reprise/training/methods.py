@@ -22,7 +22,7 @@ How papers plug in (sketches; the papers' own modules hold the real thing):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -154,13 +154,15 @@ class PGDAT(Method):
 
 class TRADES(Method):
     """TRADES (Zhang et al. 2019): CE(f(x), y) + β·KL(f(x) ‖ f(x_adv)), where x_adv maximises
-    the KL term by PGD from x + 0.001·N(0, I)."""
+    the KL term by PGD from x + 0.001·N(0, I). The attack runs in eval mode whatever
+    `attack.bn` says, as in Zhang et al.'s and Pang et al.'s code (attack_trades: BNeval=True),
+    so a config can share one training attack between PGD-AT (train-mode BN) and TRADES."""
 
     name = "trades"
 
     def __init__(self, attack: PGD, beta: float = 6.0, hooks=()):
         super().__init__(hooks)
-        self.attack, self.beta = attack, beta
+        self.attack, self.beta = replace(attack, bn="eval"), beta
 
     def base_loss(self, model, batch):
         with torch.no_grad(), evaluating(model):
@@ -190,12 +192,19 @@ def wrong_class_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return logp.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
 
 
-def ccat_target(y: torch.Tensor, delta: torch.Tensor, eps: float, norm: str, k: int, rho: float):
-    """CCAT's label for x + delta: one-hot(y) at delta = 0, uniform at |delta| >= eps,
-    interpolated by lam = (1 - min(1, |delta| / eps)) ** rho (in the attack's norm)."""
+def ccat_weight(delta: torch.Tensor, eps: float, norm: str, rho: float):
+    """|delta| / eps (in the attack's norm) and CCAT's interpolation weight
+    lam = (1 - min(1, |delta| / eps)) ** rho, per sample."""
     flat = delta.flatten(1).float()
     size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
-    lam = (1 - (size / max(eps, 1e-12)).clamp(max=1)) ** rho
+    rel = size / max(eps, 1e-12)
+    return rel, (1 - rel.clamp(max=1)) ** rho
+
+
+def ccat_target(y: torch.Tensor, delta: torch.Tensor, eps: float, norm: str, k: int, rho: float):
+    """CCAT's label for x + delta: one-hot(y) at delta = 0, uniform at |delta| >= eps,
+    interpolated by lam (ccat_weight)."""
+    lam = ccat_weight(delta, eps, norm, rho)[1]
     return lam[:, None] * F.one_hot(y, k) + (1 - lam[:, None]) / k
 
 
@@ -218,7 +227,8 @@ class CCAT(Method):
     ball's edge). Loss: CE(f(x), y) + ratio·KL(target ‖ f(x_adv)). The attack is theirs:
     sign steps with momentum, backtracking of the step size, steps kept while the true-class
     cross-entropy does not fall (reprise.attacks.backtracking; `attack` gives ε, the initial
-    step size and the steps)."""
+    step size and the steps). Each epoch's row gets where the attack left the inputs: the
+    mean interpolation weight, the median |δ|/ε and the share at the ball's edge."""
 
     name = "ccat"
 
@@ -234,6 +244,22 @@ class CCAT(Method):
         super().__init__(hooks)
         self.attack, self.rho, self.ratio = attack, rho, ratio
         self.momentum, self.backtrack = momentum, backtrack
+        self._rel, self._lam = [], []
+
+    def start_epoch(self, model, data, epoch):
+        super().start_epoch(model, data, epoch)
+        self._rel, self._lam = [], []
+
+    def epoch_metrics(self):
+        out = super().epoch_metrics()
+        if self._rel:
+            rel, lam = torch.cat(self._rel), torch.cat(self._lam)
+            out |= {
+                "ccat_lambda_mean": float(lam.mean()),
+                "ccat_delta_over_eps_median": float(rel.median()),
+                "ccat_at_edge": float((rel >= 0.99).float().mean()),
+            }
+        return out
 
     def base_loss(self, model, batch):
         from reprise.attacks.backtracking import momentum_pgd
@@ -256,13 +282,16 @@ class CCAT(Method):
             x_init=x_init,
             extra=self.attack_extra(batch),
             accept=lambda logits, y: F.cross_entropy(logits, y, reduction="none"),
+            bn=a.bn,
         )
         batch.clean, batch.adv = forward(model, batch.x), forward(model, batch.x_adv)
         logits = batch.clean.logits.float()
         k = logits.shape[1]
-        target = ccat_target(
-            batch.y, batch.x_adv - batch.x, self.attack.eps, self.attack.norm, k, self.rho
-        )
+        delta = (batch.x_adv - batch.x).detach()
+        rel, lam = ccat_weight(delta, a.eps, a.norm, self.rho)
+        self._rel.append(rel.cpu())
+        self._lam.append(lam.cpu())
+        target = ccat_target(batch.y, delta, a.eps, a.norm, k, self.rho)
         log_p_adv = F.log_softmax(batch.adv.logits.float(), dim=1)
         robust = F.kl_div(log_p_adv, target, reduction="batchmean")
         return F.cross_entropy(logits, batch.y) + self.ratio * robust

@@ -176,15 +176,19 @@ def gain_table(scores: pd.DataFrame, resamples: int, seed: int = 0) -> pd.DataFr
         def gain(i=slice(None), a=a, b=b):
             return auc(b[0][i], b[1][i]) - auc(a[0][i], a[1][i])
 
+        point = gain()
         draws = np.array([gain(rng.integers(0, len(con), len(con))) for _ in range(resamples)])
         draws = draws[~np.isnan(draws)]
-        low, high = np.percentile(draws, [2.5, 97.5]) if len(draws) else (np.nan, np.nan)
+        # no interval where the sample itself has too few correct (or wrong) inputs for an
+        # AUC: the resamples that happen to have enough would be a biased selection
+        valid = len(draws) and not np.isnan(point)
+        low, high = np.percentile(draws, [2.5, 97.5]) if valid else (np.nan, np.nan)
         rows.append(
             {
                 "backbone": backbone,
                 "run": run,
                 "input": name,
-                "auc_gain": gain(),
+                "auc_gain": point,
                 "ci_low": low,
                 "ci_high": high,
                 "resamples": len(draws),
