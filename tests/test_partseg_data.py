@@ -161,8 +161,10 @@ def test_celeba_wild_refuses_damaged_or_foreign_files(tmp_path):
 
 
 def test_by_hand_files_are_never_downloaded(tmp_path):
-    with pytest.raises(DataError, match=r"request it from .*training.txt"):
+    with pytest.raises(DataError, match=r"get it from .*training.txt"):
         download.fetch_file(celeba_wild.LISTS["train"], tmp_path)
+    with pytest.raises(DataError, match=r"img_celeba.7z.014 cannot be downloaded"):
+        download.fetch_file(celeba_wild.VOLUMES[-1], tmp_path)
     with pytest.raises(DataError, match="registration"):
         data.fetch("aflw", tmp_path, "aflw-db.tar.gz")
     assert not any(tmp_path.iterdir())

@@ -6,8 +6,9 @@ images whose face box covers more than 30% of the image (the official code's fil
 landmark error is normalised by the inter-ocular distance in the stretched image.
 
 The images ship only as the 14-volume 7z archive img_celeba.7z.001-014 (read with py7zr,
-which checks each image's CRC); neither it nor MAFL's lists have a published checksum.
-MAFL (Zhang et al. 2016) is distributed from its project page by hand.
+which checks each image's CRC); neither it nor MAFL's lists have a published checksum, so
+both are placed by hand (a download could not be told from Google Drive's warning page).
+MAFL (Zhang et al. 2016) is distributed from its project page.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ _VOLUME_IDS = (
     "0B7EVK8r0v71pcTFwT1VFZzkzZk0",
 )
 VOLUMES = tuple(
-    RawFile(DRIVE + i, f"img_celeba.7z.{n:03d}", None) for n, i in enumerate(_VOLUME_IDS, 1)
+    RawFile(DRIVE + i, f"img_celeba.7z.{n:03d}", None, by_hand=True)
+    for n, i in enumerate(_VOLUME_IDS, 1)
 )
 LANDMARKS = RawFile(
     DRIVE + "0B7EVK8r0v71pTzJIdlJWdHczRlU",

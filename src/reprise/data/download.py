@@ -7,9 +7,9 @@ by hand and where.
 
 Some official files have no published checksum (CelebA's in-the-wild 7z volumes, MAFL's
 split lists, AFLW's archives); their RawFile says so with checksum None, and the archive
-formats' own CRCs (7z, gzip) or the loader's parsing catch a damaged file instead. Files
-behind a registration form (`by_hand`) are never downloaded: the error says where to get
-them and where to put them.
+formats' own CRCs (7z, gzip) or the loader's parsing catch a damaged file instead. Such
+files, and those behind a registration form, are `by_hand`: never downloaded (nothing could
+tell an error page from the file), the error says where to get them and where to put them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class RawFile:
     filename: str
     checksum: str | None  # hex digest published with the dataset; None: none is published
     algorithm: str = "md5"
-    by_hand: bool = False  # behind a registration form: `url` is the page to request it from
+    by_hand: bool = False  # not fetched: a registration form, or no checksum to tell a good
+    # download from an error page; `url` is where to get it
 
 
 def digest(path: Path, algorithm: str = "md5") -> str:
@@ -71,7 +72,7 @@ def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
         return dest
     if raw.by_hand:
         raise DataError(
-            f"{raw.filename} cannot be downloaded automatically: request it from {raw.url}, "
+            f"{raw.filename} cannot be downloaded automatically: get it from {raw.url}, "
             f"then place it at {dest}"
         )
     log.info("downloading %s", raw.url)
