@@ -4,7 +4,6 @@ a damaged archive without one, is refused."""
 
 import io
 import sqlite3
-import tarfile
 import zipfile
 
 import numpy as np
@@ -14,20 +13,13 @@ from PIL import Image
 from reprise import data
 from reprise.data import aflw, celeba, celeba_wild, cub, download, landmarks, voc_sheep
 from reprise.errors import DataError
+from tests.tiny_datasets import trust_files_in, write_tar
 
 
 def _jpeg(w, h, colour):
     buf = io.BytesIO()
     Image.new("RGB", (w, h), colour).save(buf, format="JPEG")
     return buf.getvalue()
-
-
-def _tar(path, files, mode="w:gz"):
-    with tarfile.open(path, mode) as tar:
-        for name, blob in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
 
 
 def _tiny_celeba(raw):
@@ -85,7 +77,7 @@ def test_cub_converts_official_formats(tmp_path):
     for name in ("a", "b"):
         jpg = _jpeg(160, 120, (200, 10, 10))
         members[f"CUB_200_2011/images/001.Black_footed_Albatross/{name}.jpg"] = jpg
-    _tar(raw / "CUB_200_2011.tgz", members)
+    write_tar(raw / "CUB_200_2011.tgz", members)
     cub.prepare(raw, "train", tmp_path / "train.pt")
     train = landmarks.load(tmp_path / "train.pt")
     assert train["images"].shape == (1, 3, 128, 128)
@@ -131,7 +123,7 @@ def _tiny_celeba_wild(raw, names=("000001.jpg", "000002.jpg", "000003.jpg", "000
     return sizes
 
 
-def test_celeba_wild_converts_official_formats(tmp_path):
+def test_celeba_wild_converts_official_formats(tmp_path, monkeypatch):
     raw = tmp_path / "raw" / "celeba_wild"
     sizes = _tiny_celeba_wild(raw)
     celeba_wild.prepare(raw, "train", tmp_path / "train.pt")
@@ -141,8 +133,10 @@ def test_celeba_wild_converts_official_formats(tmp_path):
     scale = np.array([128 / w, 128 / h])
     assert np.allclose(train["landmarks"][1, 0], (np.array([60, 80]) + 0.5) * scale, atol=1e-4)
     assert train["norm"][1] == pytest.approx(np.hypot(60 * scale[0], 4 * scale[1]), rel=1e-5)
-    celeba_wild.prepare(raw, "test", tmp_path / "test.pt")
-    assert len(landmarks.load(tmp_path / "test.pt")["images"]) == 1
+    trust_files_in(monkeypatch, celeba_wild, raw)  # the tiny annotation files' md5s
+    data.prepare("celeba_wild", tmp_path, "test")  # as `reprise data prepare` runs it
+    test = landmarks.load(data.prepared_path(tmp_path, "celeba_wild", "test"))
+    assert len(test["images"]) == 1
 
 
 def test_celeba_wild_refuses_damaged_or_foreign_files(tmp_path):
@@ -227,11 +221,13 @@ def test_aflw_converts_official_formats(tmp_path):
     del partial["NoseCenter"]
     faces[2] = ("f2", paths[2], 160, 140, big, partial)  # a landmark missing: dropped
     _aflw_sqlite(tmp_path / "aflw.sqlite", faces)
-    _tar(raw / "aflw-db.tar.gz", {"aflw/data/aflw.sqlite": (tmp_path / "aflw.sqlite").read_bytes()})
+    write_tar(
+        raw / "aflw-db.tar.gz", {"aflw/data/aflw.sqlite": (tmp_path / "aflw.sqlite").read_bytes()}
+    )
     jpgs = {f"aflw/data/flickr/{p}": _jpeg(160, 140, (10, 200, 30)) for p in paths}
-    _tar(raw / "aflw-images-0.tar.gz", jpgs)
-    _tar(raw / "aflw-images-2.tar.gz", {})
-    _tar(raw / "aflw-images-3.tar.gz", {})
+    write_tar(raw / "aflw-images-0.tar.gz", jpgs)
+    write_tar(raw / "aflw-images-2.tar.gz", {})
+    write_tar(raw / "aflw-images-3.tar.gz", {})
     for split, chosen in (("train", train_paths), ("test", test_paths)):
         aflw.prepare(raw, split, tmp_path / f"{split}.pt")
         got = landmarks.load(tmp_path / f"{split}.pt")
@@ -239,10 +235,10 @@ def test_aflw_converts_official_formats(tmp_path):
     scale = np.array([128 / 160, 128 / 140])
     assert np.allclose(got["landmarks"][0, 2], np.array([70, 80]) * scale)
     assert got["norm"][0] == pytest.approx(np.hypot(40 * scale[0], 2 * scale[1]), rel=1e-5)
-    _tar(raw / "aflw-images-0.tar.gz", dict(list(jpgs.items())[5:]))
+    write_tar(raw / "aflw-images-0.tar.gz", dict(list(jpgs.items())[5:]))
     with pytest.raises(DataError, match="in none of"):
         aflw.prepare(raw, "train", tmp_path / "bad.pt")
-    _tar(raw / "aflw-db.tar.gz", {"aflw/data/aflw.sqlite": b"not a database" * 100})
+    write_tar(raw / "aflw-db.tar.gz", {"aflw/data/aflw.sqlite": b"not a database" * 100})
     with pytest.raises(DataError, match="not the AFLW database"):
         aflw.prepare(raw, "train", tmp_path / "bad.pt")
     assert not (tmp_path / "bad.pt").exists()
@@ -289,7 +285,7 @@ def test_voc_sheep_converts_official_formats(tmp_path):
         files[f"{root}/Annotations/{i}.xml"] = _voc_xml(200, 150, objs)
         files[f"{root}/JPEGImages/{i}.jpg"] = _jpeg(200, 150, (120, 120, 120))
         files[f"{root}/SegmentationClass/{i}.png"] = _label_png(200, 150, sheep, voc_sheep.LABEL)
-    _tar(raw / "VOCtrainval_11-May-2012.tar", files, mode="w")
+    write_tar(raw / "VOCtrainval_11-May-2012.tar", files)
     voc_sheep.prepare(raw, "test", tmp_path / "test.pt")
     got = landmarks.load(tmp_path / "test.pt")
     assert got["images"].shape == (2, 3, 128, 128) and got["landmarks"].shape == (2, 0, 2)
