@@ -52,7 +52,7 @@ def py2_pickle(obj) -> bytes:
 
 
 def write_tar(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz" if path.name.endswith(".gz") else "w") as tar:
+    with tarfile.open(path, "w:gz" if path.name.endswith((".gz", ".tgz")) else "w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -18,7 +18,19 @@ from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10c", "svhn", "gtsrb", "celeba", "cub")
+DATASETS = (
+    "digits",
+    "cifar10",
+    "cifar100",
+    "cifar10c",
+    "svhn",
+    "gtsrb",
+    "celeba",
+    "celeba_wild",
+    "aflw",
+    "cub",
+    "voc_sheep",
+)
 
 
 def module(name: str):
@@ -97,13 +109,15 @@ def describe() -> str:
     """Every dataset with its splits and official files (`reprise data list`)."""
     import textwrap
 
+    from reprise.data.download import describe_checksum
+
     lines = []
     for name in DATASETS:
         mod = module(name)
         lines.append(
             textwrap.fill(f"{name}: splits {', '.join(mod.SPLITS)}", 100, subsequent_indent="    ")
         )
-        lines += [f"  {r.filename}  {r.algorithm} {r.checksum}  {r.url}" for r in mod.RAW_FILES]
+        lines += [f"  {r.filename}  {describe_checksum(r)}  {r.url}" for r in mod.RAW_FILES]
         if not mod.RAW_FILES:
             lines.append("  (embedded: no download)")
     return "\n".join(lines)

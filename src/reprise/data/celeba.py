@@ -3,9 +3,8 @@ mouth corners), the official train/test partition; images cropped to the central
 square (rows 20-198) and resized to 128×128. The landmark error is normalised by the
 inter-ocular distance.
 
-The paper evaluates on *unaligned* ("wild") CelebA with the MAFL test split. Those images
-ship only as a 14-volume 7z archive without published checksums, so this loader reads the
-aligned images; its numbers are not the paper's wild-CelebA setting.
+The paper evaluates on *unaligned* ("wild") CelebA with the MAFL test split: that is
+`reprise.data.celeba_wild`; this loader's numbers are not the paper's wild-CelebA setting.
 """
 
 from __future__ import annotations
@@ -17,20 +16,20 @@ from reprise.data.download import RawFile
 from reprise.errors import DataError
 
 SPLITS = ("train", "test")
-_DRIVE = "https://drive.google.com/uc?export=download&id="
+DRIVE = "https://drive.google.com/uc?export=download&id="
 RAW_FILES = (
     RawFile(
-        _DRIVE + "0B7EVK8r0v71pZjFTYXZWM3FlRnM",
+        DRIVE + "0B7EVK8r0v71pZjFTYXZWM3FlRnM",
         "img_align_celeba.zip",
         "00d2c5bc6d35e252742224ab0c1e8fcb",
     ),
     RawFile(
-        _DRIVE + "0B7EVK8r0v71pd0FJY3Blby1HUTQ",
+        DRIVE + "0B7EVK8r0v71pd0FJY3Blby1HUTQ",
         "list_landmarks_align_celeba.txt",
         "cc24ecafdb5b50baae59b03474781f8c",
     ),
     RawFile(
-        _DRIVE + "0B7EVK8r0v71pY0NSMzRuSXJEVkk",
+        DRIVE + "0B7EVK8r0v71pY0NSMzRuSXJEVkk",
         "list_eval_partition.txt",
         "d32c9cbf5e040fd4025c592c306e6668",
     ),

@@ -4,6 +4,12 @@ A file already in place is verified, never re-downloaded. A download goes to a t
 name and is renamed only once its checksum matches, so a truncated or corrupted archive
 never sits where a good one is expected. Without network the error names the file to place
 by hand and where.
+
+Some official files have no published checksum (CelebA's in-the-wild 7z volumes, MAFL's
+split lists, AFLW's archives); their RawFile says so with checksum None, and the archive
+formats' own CRCs (7z, gzip) or the loader's parsing catch a damaged file instead. Such
+files, and those behind a registration form, are `by_hand`: never downloaded (nothing could
+tell an error page from the file), the error says where to get them and where to put them.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ log = logging.getLogger(__name__)
 class RawFile:
     url: str
     filename: str
-    checksum: str  # hex digest published with the dataset
+    checksum: str | None  # hex digest published with the dataset; None: none is published
     algorithm: str = "md5"
+    by_hand: bool = False  # not fetched: a registration form, or no checksum to tell a good
+    # download from an error page; `url` is where to get it
 
 
 def digest(path: Path, algorithm: str = "md5") -> str:
@@ -39,7 +47,10 @@ def digest(path: Path, algorithm: str = "md5") -> str:
 
 
 def _mismatch(path: Path, raw: RawFile) -> str | None:
-    """What is wrong with `path` against its published checksum, or None if it matches."""
+    """What is wrong with `path` against its published checksum, or None if it matches (or
+    there is no published checksum to compare with)."""
+    if raw.checksum is None:
+        return None
     got = digest(path, raw.algorithm)
     if got == raw.checksum:
         return None
@@ -59,6 +70,11 @@ def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
     if dest.is_file():
         verify(dest, raw)
         return dest
+    if raw.by_hand:
+        raise DataError(
+            f"{raw.filename} cannot be downloaded automatically: get it from {raw.url}, "
+            f"then place it at {dest}"
+        )
     log.info("downloading %s", raw.url)
     try:
         with atomic_path(dest) as tmp:
@@ -76,5 +92,9 @@ def fetch_file(raw: RawFile, dest_dir: Path, timeout: float = 60.0) -> Path:
     return dest
 
 
+def describe_checksum(raw: RawFile) -> str:
+    return "no published checksum" if raw.checksum is None else f"{raw.algorithm} {raw.checksum}"
+
+
 def _place(raw: RawFile, dest: Path) -> str:
-    return f"place the official file {raw.filename} ({raw.algorithm} {raw.checksum}) at {dest}"
+    return f"place the official file {raw.filename} ({describe_checksum(raw)}) at {dest}"

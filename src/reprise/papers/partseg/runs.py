@@ -61,25 +61,27 @@ def load_split(path: Path) -> dict:
 
 def scores(model, train: dict, test: dict, fit_size: int | None) -> tuple[dict, dict]:
     """The run's scores on the test split (regression fitted on the train split) and the
-    test predictions. Foreground IoU needs masks (None without); visibility flags (CUB)
-    leave hidden keypoints out."""
+    test predictions. Landmark scores need landmarks (VOC sheep has none), foreground IoU
+    needs masks, the part NMI masks with several parts (None without); visibility flags
+    (CUB) leave hidden keypoints out."""
     fit_on = {k: v[:fit_size] for k, v in train.items() if k in ("images", "landmarks", "visible")}
     p_train, p_test = predict(model, fit_on), predict(model, test)
-    vis_tr, vis_te = fit_on.get("visible"), test.get("visible")
-    pred = ev.regress_landmarks(
-        p_train["centroids"], fit_on["landmarks"], p_test["centroids"], vis_tr
-    )
-    row = {
-        "landmark_error": ev.landmark_error(pred, test["landmarks"], test["norm"], vis_te),
-        "foreground_iou": None,
-        "part_nmi": None,
-        "part_nmi_chance": None,
-    }
+    row = dict.fromkeys(
+        ("landmark_error", "foreground_iou", "part_nmi", "part_nmi_chance", "nmi", "ari",
+         "nmi_chance")
+    )  # fmt: skip
     if "masks" in test:
         row["foreground_iou"] = ev.foreground_iou(p_test["labels"], test["masks"])
-        row |= ev.part_scores(p_test["labels"], test["masks"])
-    labels = ev.keypoint_labels(p_test["labels"], test["landmarks"])
-    row |= ev.clustering_scores(labels, vis_te)
+        if test["masks"].max() > 1:
+            row |= ev.part_scores(p_test["labels"], test["masks"])
+    if test["landmarks"].shape[1]:
+        vis_tr, vis_te = fit_on.get("visible"), test.get("visible")
+        pred = ev.regress_landmarks(
+            p_train["centroids"], fit_on["landmarks"], p_test["centroids"], vis_tr
+        )
+        row["landmark_error"] = ev.landmark_error(pred, test["landmarks"], test["norm"], vis_te)
+        labels = ev.keypoint_labels(p_test["labels"], test["landmarks"])
+        row |= ev.clustering_scores(labels, vis_te)
     return row, p_test
 
 
