@@ -3,14 +3,27 @@ ART 1.20.1's HopSkipJump (a benchmark, never a test).
 
     pip install -e ".[bench]"        # foolbox, eagerpy, adversarial-robustness-toolbox
     python benchmarks/bench_decision.py [--images 20] [--iterations 5] [--threads 1]
+                                        [--repeats 3] [--channels-last] [--device cpu]
 
 All three attack the same model (a small CNN trained for a few epochs on scikit-learn's
-digits) on the same images from
-the same starting points (found by reprise's procedure), with the same HSJA settings (L2,
-γ = 1, 100 initial gradient samples, geometric step search). Each library runs
-`--iterations` HSJA iterations; the model counts every image it is asked about, so queries
-per image are exact for all three. reprise then runs to the same per-image query count.
-Reported: queries per second, median L2 at that query count, and the speed ratios.
+digits) on the same images from the same starting points (found by reprise's procedure),
+with the same HSJA settings (L2, γ = 1, 100 initial gradient samples, geometric step
+search). Each library runs `--iterations` HSJA iterations; the model counts every image it
+is asked about, so queries per image are exact for all three. reprise then runs to the same
+per-image query count. The contenders run in `--repeats` interleaved rounds, each from the
+same random state, and each keeps its fastest round.
+
+Reported per contender: queries per image, queries per second (per CPU second of this
+process on a CPU, BLAS and torch held to `--threads`; wall seconds on a GPU), median L2,
+seconds, and the share of them spent inside the model's forward; then reprise's median L2
+at each library's query count, the speed ratios, and the most the ratio to ART could be if
+reprise spent no time outside the model. `--channels-last` converts the shared model (all
+three libraries use it) to channels_last.
+
+Measured (docs/autoda.md has the tables): 20 images, 1 thread, CPU: reprise 46,000
+queries/s, ART 12,300 (3.8x), foolbox batched 18,400 (2.5x), foolbox per image 3,300
+(14x); reprise spends 86% of its time in the model, ART 57%, which bounds the ratio to ART
+at 4.4x. 100 images: 5.2x ART.
 
 Two library quirks (foolbox 3.3.4, ART 1.20.1) explain differences in median L2:
 - foolbox batched normalises the gradient estimates by the norm over the whole batch, so
