@@ -20,10 +20,10 @@ at each library's query count, the speed ratios, and the most the ratio to ART c
 reprise spent no time outside the model. `--channels-last` converts the shared model (all
 three libraries use it) to channels_last.
 
-Measured (docs/autoda.md has the tables): 20 images, 1 thread, CPU: reprise 46,000
-queries/s, ART 12,300 (3.8x), foolbox batched 18,400 (2.5x), foolbox per image 3,300
-(14x); reprise spends 86% of its time in the model, ART 57%, which bounds the ratio to ART
-at 4.4x. 100 images: 5.2x ART.
+Measured (docs/autoda.md has the tables): 20 images, 1 thread, a loaded 2-core CPU:
+reprise 40,000-46,000 queries/s, 2.7-3.8x ART (12,300-13,600), 1.7-2.5x foolbox batched,
+10-14x foolbox per image; reprise spends 86-90% of its time in the model, ART 57%, which
+bounds the ratio to ART at 3.0-4.4x. 100 images: 5.2x ART.
 
 Two library quirks (foolbox 3.3.4, ART 1.20.1) explain differences in median L2:
 - foolbox batched normalises the gradient estimates by the norm over the whole batch, so
