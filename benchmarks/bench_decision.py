@@ -21,8 +21,8 @@ reprise spent no time outside the model. `--channels-last` converts the shared m
 three libraries use it) to channels_last.
 
 Measured (docs/autoda.md has the tables): 20 images, 1 thread, a loaded 2-core CPU:
-reprise 40,000-46,000 queries/s, 2.7-3.8x ART (12,300-13,600), 1.7-2.5x foolbox batched,
-10-14x foolbox per image; reprise spends 86-90% of its time in the model, ART 57%, which
+reprise 30,000-46,000 queries/s, 2.7-3.8x ART (11,300-13,600), 1.7-2.5x foolbox batched,
+9.5-14x foolbox per image; reprise spends 86-90% of its time in the model, ART 57%, which
 bounds the ratio to ART at 3.0-4.4x. 100 images: 5.2x ART.
 
 Two library quirks (foolbox 3.3.4, ART 1.20.1) explain differences in median L2:
