@@ -199,6 +199,27 @@ def test_attacks_count_queries_exactly_and_return_adversarial_points(method):
     assert ((oracle.best >= 0) & (oracle.best <= 1)).all()
 
 
+def test_hsja_does_not_depend_on_how_queries_are_split_into_model_calls():
+    """The oracle's batch size (rows per model call; 512 on CPU by default) only chunks
+    the calls: the same queries, counts, best points and trace for any size."""
+    torch.set_num_threads(1)
+    model = linear_model(seed=3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 1, 8, 8, generator=g)
+    y = model(x).argmax(1)
+    pool = torch.rand(40, 1, 8, 8, generator=g)
+    runs = []
+    for batch_size in (None, 7, 10**6):
+        g.manual_seed(1)
+        oracle = Oracle(model, x, y, 400, record=[100, 400], batch_size=batch_size)
+        ATTACKS["hsja"](oracle, start_points(oracle, pool, model(pool).argmax(1), g), g)
+        oracle.finish()
+        runs.append((oracle.queries, oracle.best, oracle.best_l2, oracle.trace))
+    assert runs[0][0].tolist() == [400] * 5
+    for other in runs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(runs[0], other, strict=True))
+
+
 def test_unreachable_images_keep_no_adversarial_point():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
     with torch.no_grad():

@@ -3,9 +3,10 @@
 Every attack talks to the model through an `Oracle`, which is the only thing that sees
 labels: it counts each image's queries exactly, stops an image at its budget, keeps the
 best adversarial point each image has queried and records the best L2 after given query
-counts. All images advance together and every model call is one batch, so a GPU (or the
-CPU's vector units) sees thousands of queries at once; the per-image semantics are those
-of the sequential algorithms, one query after another.
+counts. All images advance together and each oracle call queries all of them at once,
+sent to the model in chunks of `batch_size` rows (4096 on a GPU, CPU_BATCH on the CPU,
+whose cache a smaller chunk fits); the per-image semantics are those of the sequential
+algorithms, one query after another, and the chunking never changes a label.
 
     oracle = Oracle(model, x, y, budget=1000, record=[100, 500, 1000])
     x_adv = start_points(oracle, pool_x, pool_y, gen)           # noisy x, else another image
@@ -30,6 +31,10 @@ from collections.abc import Callable
 
 import torch
 
+# Rows per model call on CPU: the activations of a small model stay in the core's cache
+# (small_cnn on 8x8 digits, 1 thread: 512 rows ~18% faster than 4096, identical labels).
+CPU_BATCH = 512
+
 
 def l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).flatten(1).norm(dim=1)
@@ -38,9 +43,10 @@ def l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class Oracle:
     """Label-only access to `model` for images x with labels y (untargeted)."""
 
-    def __init__(self, model, x, y, budget: int, record=(), batch_size: int = 4096):
+    def __init__(self, model, x, y, budget: int, record=(), batch_size: int | None = None):
         self.model, self.x, self.y = model, x, y
-        self.budget, self.batch_size = int(budget), batch_size
+        self.budget = int(budget)
+        self.batch_size = batch_size or (CPU_BATCH if x.device.type == "cpu" else 4096)
         n = len(x)
         self.queries = torch.zeros(n, dtype=torch.long, device=x.device)
         self.best = x.clone()
@@ -52,7 +58,7 @@ class Oracle:
         q = self.queries if rows is None else self.queries[rows]
         return self.budget - q
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         out = [self.model(chunk).argmax(1) for chunk in x.split(self.batch_size)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=x.device)
@@ -69,17 +75,22 @@ class Oracle:
         allowed = self.remaining(rows).clamp(0, k)
         made = torch.arange(k, device=cand.device)[None] < allowed[:, None]
         adv = torch.zeros(n, k, dtype=torch.bool, device=cand.device)
-        if made.any():
+        if bool((allowed == k).all()):  # every query made: no copy of the candidates
+            adv = self.labels(cand.flatten(0, 1)).view(n, k) != self.y[rows, None]
+        elif made.any():
             pred = self.labels(cand[made])
             adv[made] = pred != self.y[rows].repeat_interleave(allowed)
-        self._update(rows, cand, adv if candidate else torch.zeros_like(adv), allowed)
+        self._update(rows, cand, adv if candidate else None, allowed)
         return adv[:, 0] if single else adv
 
     def _update(self, rows, cand, adv, allowed):
-        n, k = adv.shape
-        dist = torch.where(
-            adv, l2(cand.flatten(0, 1), self.x[rows].repeat_interleave(k, 0)).view(n, k), math.inf
-        )
+        """`adv` None: probes, which never become the best point (no distances needed)."""
+        n, k = cand.shape[:2]
+        if adv is None:
+            dist = torch.full((n, k), math.inf, device=cand.device)
+        else:
+            gap = (cand - self.x[rows, None]).flatten(2).norm(dim=2)
+            dist = torch.where(adv, gap, math.inf)
         running = torch.cummin(torch.cat([self.best_l2[rows, None], dist], 1), 1).values[:, 1:]
         q0 = self.queries[rows]
         if len(self.record):
