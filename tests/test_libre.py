@@ -71,6 +71,10 @@ def member_copy(dnn, refined, c: int, layers: int):
         ("small_cnn", {"width": 0.25, "in_channels": 1}, 8, (1, 8, 8)),
         ("resnet18", {"width": 0.0625, "norm": "bn"}, 3, (3, 16, 16)),
         ("resnet18", {"width": 0.0625, "norm": "gn"}, 3, (3, 16, 16)),
+        # the authors' setting: layer4[-1] (a Bottleneck, identity shortcut) + pool + flatten
+        ("resnet50", {"width": 0.0625, "norm": "bn"}, 3, (3, 64, 64)),
+        # layer4 whole: its first Bottleneck has a strided projection shortcut
+        ("resnet50", {"width": 0.0625, "norm": "gn"}, 5, (3, 64, 64)),
     ],
 )
 def test_batched_members_equal_a_loop_over_members(arch, opts, layers, shape):
