@@ -18,7 +18,9 @@ from reprise.errors import DataError
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10c", "svhn", "gtsrb", "celeba", "cub")
+DATASETS = (
+    "digits", "cifar10", "cifar100", "cifar10c", "svhn", "gtsrb", "celeba", "cub", "imagenet",
+)  # fmt: skip
 
 
 def module(name: str):
