@@ -61,6 +61,26 @@ def test_split_is_shards_on_disk_and_a_limit_reads_only_what_it_needs(root):
         load_split(out)
 
 
+def test_a_whole_sharded_split_is_memory_mapped_and_indexed_like_a_tensor(root):
+    from reprise.data.prepared import ShardedImages
+
+    tmp_path, _ = root
+    out = data.prepare("imagenet", tmp_path, "test")
+    whole = load_split(out, limit=len(VAL_IDS)).x  # read into memory
+    lazy = load_split(out)
+    assert isinstance(lazy.x, ShardedImages) and lazy.x.shape == whole.shape
+    idx = torch.tensor([6, 0, 4, 3, 3])  # across all three shards, repeated
+    assert torch.equal(lazy.x[idx], whole[idx])
+    assert torch.equal(lazy.x[2:5], whole[2:5]) and torch.equal(lazy.x[-1], whole[-1])
+    mask = torch.tensor([True, False, False, True, False, False, True])
+    assert torch.equal(lazy.x[mask], whole[mask]) and lazy.x[idx].dtype == torch.float32
+    assert torch.equal(lazy.subset(4).x, whole[:4]) and len(lazy.x) == 7
+    with pytest.raises(IndexError, match="out of range for 7 images"):
+        lazy.x[torch.tensor([7])]
+    with pytest.raises(DataError, match="is sharded"):
+        load_split(out, size=32)
+
+
 def test_a_killed_prepare_resumes_from_its_shards(root, monkeypatch):
     tmp_path, _ = root
     out = data.prepare("imagenet", tmp_path, "test")
@@ -128,3 +148,24 @@ def test_devkit_and_tar_contents_are_checked(root, monkeypatch):
         "ILSVRC2012_img_val.tar",
         "ILSVRC2012_devkit_t12.tar.gz",
     ]
+
+
+def test_libre_fine_tunes_on_a_memory_mapped_split_as_on_one_in_memory(root):
+    """The training loop only indexes batches, so the sharded split trains bit for bit as
+    the same images loaded whole."""
+    from reprise.models import build_model
+    from reprise.papers.libre import model as bayes
+    from reprise.papers.libre.finetune import finetune
+    from tests.test_libre import FT
+
+    tmp_path, _ = root
+    out = data.prepare("imagenet", tmp_path, "test")
+    weights = []
+    for train in (load_split(out), load_split(out, limit=len(VAL_IDS))):
+        torch.manual_seed(0)
+        dnn = build_model("small_cnn", 1000, width=0.125)
+        method = {"kind": "libre", "members": 2, "layers": 2, "alpha": 1.0, "gamma": 0.5}
+        model = bayes.build("libre", dnn, method)
+        finetune(model, train, {**FT, "epochs": 1, "batch_size": 4}, method, seed=0)
+        weights.append(model.state_dict())
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())

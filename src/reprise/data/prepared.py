@@ -2,8 +2,9 @@
 
 On disk: a weights-only torch file {"x": uint8 N×C×H×W, "y": int64 N, "classes": [str]};
 or, for a split too big for memory (ImageNet), an index {"shards": [names], "counts": [n],
-"classes"} of such files in the folder beside it (`save_shards`; `load_split(limit=n)` reads
-only the shards that hold the first n samples).
+"classes"} of such files in the folder beside it (`save_shards`). `load_split(limit=n)` reads
+only the shards that hold the first n samples; without a limit the shards are memory-mapped
+(`ShardedImages`: a batch reads only its images).
 In memory: float32 N×C×H×W in [0, 1] and int64 labels, whatever the source format, so a
 paper runs unchanged on the embedded digits (smoke) or on CIFAR/SVHN (paper).
 """
@@ -37,6 +38,40 @@ class ImageData:
     def subset(self, n: int | None) -> ImageData:
         """The first n samples (splits are stored in a fixed order)."""
         return self if n is None else ImageData(self.x[:n], self.y[:n], self.classes)
+
+
+class ShardedImages:
+    """The images of a sharded split as one N×C×H×W array: uint8 shards memory-mapped, only
+    the indexed images read, returned as float32 in [0, 1] (as ImageData.x). Takes what the
+    training loops index with: an int, a slice, an index or boolean tensor."""
+
+    def __init__(self, shards: list[torch.Tensor]):
+        self.shards = shards
+        sizes = torch.tensor([0] + [len(s) for s in shards])
+        self.starts = sizes.cumsum(0)
+        self.shape = torch.Size([int(self.starts[-1]), *shards[0].shape[1:]])
+        self.dtype, self.device, self.ndim = torch.float32, torch.device("cpu"), 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        if isinstance(idx, int):
+            return self[torch.tensor([idx])][0]
+        if isinstance(idx, slice):
+            idx = torch.arange(len(self))[idx]
+        idx = torch.as_tensor(idx)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+        idx = torch.where(idx < 0, idx + len(self), idx)
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
+            raise IndexError(f"image index out of range for {len(self)} images")
+        shard = torch.searchsorted(self.starts, idx, right=True) - 1
+        out = torch.empty((len(idx), *self.shape[1:]), dtype=torch.uint8)
+        for s in shard.unique().tolist():
+            at = shard == s
+            out[at] = self.shards[s][idx[at] - self.starts[s]]
+        return out.float().div_(255.0)
 
 
 def save_split(path: str | Path, x: torch.Tensor, y: torch.Tensor, classes: list[str]) -> None:
@@ -90,9 +125,9 @@ def save_shards(
     save_checkpoint(path, {"shards": names, "counts": counts, "classes": list(classes)})
 
 
-def _read(path: Path, what: str) -> dict:
+def _read(path: Path, what: str, mmap: bool = False) -> dict:
     try:
-        blob = load_checkpoint(path, what=what)
+        blob = load_checkpoint(path, what=what, mmap=mmap)
     except CheckpointError as e:
         raise DataError(str(e)) from None
     if not isinstance(blob, dict):
@@ -100,8 +135,9 @@ def _read(path: Path, what: str) -> dict:
     return blob
 
 
-def _sharded(path: Path, index: dict, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `limit` samples (all when None) of a sharded split, shard by shard."""
+def _sharded(path: Path, index: dict, limit: int | None) -> tuple:
+    """The first `limit` samples of a sharded split, shard by shard; all of them (None) as
+    ShardedImages, memory-mapped, and the labels."""
     xs, ys, n = [], [], 0
     for name in index["shards"]:
         if limit is not None and n >= limit:
@@ -109,7 +145,7 @@ def _sharded(path: Path, index: dict, limit: int | None) -> tuple[torch.Tensor, 
         parts = Path(name).parts
         if len(parts) != 2 or parts[0] != path.stem or not parts[1].endswith(".pt"):
             raise DataError(f"{path}: shard {name!r} is not <{path.stem}>/<name>.pt")
-        shard = _read(path.parent / name, "prepared dataset shard")
+        shard = _read(path.parent / name, "prepared dataset shard", mmap=limit is None)
         try:
             xs.append(shard["x"] if limit is None else shard["x"][: limit - n])
             ys.append(shard["y"][: len(xs[-1])])
@@ -118,7 +154,7 @@ def _sharded(path: Path, index: dict, limit: int | None) -> tuple[torch.Tensor, 
         n += len(ys[-1])
     if not xs:
         raise DataError(f"{path} lists no shards (an empty split)")
-    return torch.cat(xs), torch.cat(ys)
+    return (ShardedImages(xs) if limit is None else torch.cat(xs)), torch.cat(ys)
 
 
 def load_split(
@@ -137,6 +173,10 @@ def load_split(
             x, y, classes = blob["x"][:limit], blob["y"][:limit], blob["classes"]
     except KeyError as e:
         raise DataError(f"{path} is not a prepared dataset split: it has no {e} entry") from None
+    if isinstance(x, ShardedImages):  # read (and converted) batch by batch, never whole
+        if size is not None or channels is not None:
+            raise DataError(f"{path} is sharded: data.size/channels apply to in-memory splits")
+        return ImageData(x, y, list(classes))
     x = x.float().div_(255.0)
     if channels is not None and channels != x.shape[1]:
         if x.shape[1] != 1:
