@@ -447,3 +447,29 @@ def test_the_imagenet_variant_plans_and_says_which_model(project_copy):
     cfg = Config(main={"scale": "paper"}, papers={"libre": paper})
     lines = _paper_section("libre", cfg, pd.DataFrame({"kind": []}), [], project_copy)
     assert "Setting (paper): ImageNet ResNet-50" in lines
+
+
+def test_spsa_and_adaptive_draws_do_not_depend_on_the_attacks_listed_before_them():
+    from reprise.data.prepared import ImageData
+    from reprise.papers.libre.scoring import input_sets
+
+    torch.manual_seed(0)
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1).eval()
+    model = bayes.Refined(dnn, 3, "ensemble", 8).eval()
+    test = ImageData(torch.rand(6, 1, 8, 8), torch.arange(6), [str(i) for i in range(10)])
+    pgd = {"kind": "pgd", "eps": "16/255", "step_size": "4/255", "steps": 2}
+    cfg = {
+        "batch_size": 6,
+        "spsa": {"methods": ["libre"], "size": 4,
+                 "attack": {"kind": "spsa", "eps": "16/255", "steps": 1, "samples": 4}},
+        "adaptive": {"methods": ["libre"], "lambda": 1.0, "attacks": ["pgd"]},
+    }  # fmt: skip
+    sets = []
+    for attacks in ({"pgd": pgd}, {"fgsm": {"kind": "fgsm", "eps": "16/255"}, "pgd": pgd}):
+        out = {}
+        for name, x in input_sets("libre", model, test, {}, {**cfg, "attacks": attacks}):
+            out[name] = x
+            torch.rand(len(out))  # the caller's scoring may draw too, more for more sets
+        sets.append(out)
+    for name in ("spsa", "adaptive-pgd", "pgd"):
+        assert torch.equal(sets[0][name], sets[1][name]), name
