@@ -89,7 +89,7 @@ def centre_crop(data: bytes, name: str):
         raise DataError(f"cannot decode image {name}: {e}") from None
     w, h = img.size
     scale = RESIZE / min(w, h)
-    w, h = max(RESIZE, round(w * scale)), max(RESIZE, round(h * scale))
+    w, h = max(RESIZE, int(w * scale)), max(RESIZE, int(h * scale))  # as torchvision: floor
     img = img.resize((w, h), Image.Resampling.BILINEAR)
     left, top = round((w - CROP) / 2), round((h - CROP) / 2)
     img = img.crop((left, top, left + CROP, top + CROP))
