@@ -71,6 +71,10 @@ def member_copy(dnn, refined, c: int, layers: int):
         ("small_cnn", {"width": 0.25, "in_channels": 1}, 8, (1, 8, 8)),
         ("resnet18", {"width": 0.0625, "norm": "bn"}, 3, (3, 16, 16)),
         ("resnet18", {"width": 0.0625, "norm": "gn"}, 3, (3, 16, 16)),
+        # the authors' setting: layer4[-1] (a Bottleneck, identity shortcut) + pool + flatten
+        ("resnet50", {"width": 0.0625, "norm": "bn"}, 3, (3, 64, 64)),
+        # layer4 whole: its first Bottleneck has a strided projection shortcut
+        ("resnet50", {"width": 0.0625, "norm": "gn"}, 5, (3, 64, 64)),
     ],
 )
 def test_batched_members_equal_a_loop_over_members(arch, opts, layers, shape):
@@ -338,9 +342,19 @@ TINY = {
             "fgsm": {"kind": "fgsm", "eps": "16/255"},
             "pgd": {"kind": "pgd", "eps": "16/255", "step_size": "4/255", "steps": 2},
             "cw": {"kind": "pgd", "loss": "cw", "eps": "16/255", "step_size": "4/255", "steps": 2},
-            # the overrides merge into the smoke attacks: make the other three short too
+            # the overrides merge into the smoke attacks: make the other iterative ones short
+            "bim": {"kind": "bim", "eps": "16/255", "step_size": "4/255", "steps": 2},
             "mim": {"kind": "mim", "eps": "16/255", "step_size": "4/255", "steps": 2},
+            "tim": {
+                "kind": "mim",
+                "eps": "16/255",
+                "step_size": "4/255",
+                "steps": 2,
+                "ti_kernel": 5,
+                "ti_nsig": 3.0,
+            },
             "di_mim": {"kind": "mim", "eps": "16/255", "step_size": "4/255", "steps": 2},
+            "bim_l2": {"kind": "bim_l2", "eps": "16/255", "step_size": "4/255", "steps": 2},
             "pgd_l2": {"kind": "pgd_l2", "eps": "16/255", "step_size": "4/255", "steps": 2},
         },
         "transfer": ["pgd"],
@@ -377,5 +391,85 @@ def test_snakemake_builds_the_libre_dag_end_to_end_at_tiny_size(project_copy):
     assert set(detection["score"]) == {"feature_var", "softmax_var", "kd", "lid"}
     metrics = yaml.safe_load((out / "metrics.json").read_text())
     assert set(metrics) == set(METRICS.keys())
-    assert metrics["top1_dnn"] is not None and metrics["libre_white_box_attacks_run"] == 6
+    assert metrics["top1_dnn"] is not None and metrics["libre_white_box_attacks_run"] == 10
     assert "**libre-detects-most-attacks**" in (out.parent / "REPORT.md").read_text()
+
+
+def test_pretrain_takes_published_weights_instead_of_training(tmp_path):
+    """`pretrained: <file>` (the ImageNet variant): torchvision's weights, not a training run
+    (the train split is never read); a missing file is one clear error and no output."""
+    from reprise.data.prepared import save_split
+    from reprise.models import load_model
+    from reprise.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+    from reprise.papers.libre import steps
+    from reprise.runtime import Runtime
+    from tests.test_bottleneck_resnet import torchvision_file
+
+    weights = tmp_path / "resnet50-0676ba61.pth"
+    state = torchvision_file(weights)
+    x = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    save_split(tmp_path / "test.pt", x, torch.tensor([0, 5, 999]), [f"c{i}" for i in range(1000)])
+    model = {"arch": "resnet50", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    net = {"model": model, "pretrained": str(weights)}
+    params = {
+        "data": {"dataset": "imagenet"},
+        "networks": {"dnn": net},
+        "pretrain": {"epochs": 1, "batch_size": 2, "lr": 0.1, "monitor": {"test_size": 2}},
+    }
+    inputs = {"train": tmp_path / "never-read.pt", "test": tmp_path / "test.pt"}
+    out = {"model": tmp_path / "dnn.pt", "history": tmp_path / "dnn.parquet"}
+    steps.pretrain(params, inputs, out, Runtime(device_name="cpu"))
+    dnn, ckpt = load_model(out["model"])
+    assert torch.equal(dnn.state_dict()["head.weight"], state["fc.weight"])
+    assert ckpt["pretrained"] == str(weights) and dnn.spec["arch"] == "resnet50"
+    history = pd.read_parquet(out["history"])
+    assert history["test_size"].tolist() == [2] and 0 <= history["test_acc"].item() <= 1
+
+    net["pretrained"] = str(tmp_path / "absent.pth")
+    out = {"model": tmp_path / "b.pt", "history": tmp_path / "b.parquet"}
+    with pytest.raises(CheckpointError, match="absent.pth does not exist"):
+        steps.pretrain(params, inputs, out, Runtime(device_name="cpu"))
+    assert not out["model"].exists() and not out["history"].exists()
+
+
+def test_the_imagenet_variant_plans_and_says_which_model(project_copy):
+    """config/libre-imagenet.yaml switches the paper scale to ImageNet ResNet-50; the setting
+    the report prints says which model each scale uses."""
+    from reprise.config import Config
+    from reprise.report import _paper_section
+    from tests.conftest import run
+
+    cmd = ["snakemake", "-n", "libre", "--cores", "1", "--config", "scale=paper"]
+    p = run([*cmd, "--configfile", "config/libre-imagenet.yaml"], cwd=project_copy, merge=True)
+    assert "data/prepared/imagenet/test.pt" in p.stdout and '"arch": "resnet50"' in p.stdout
+    assert "libre_finetune" in p.stdout
+    paper = {"title": "LiBRe", "paper": {"setting": "ImageNet ResNet-50"}, "figures": {}}
+    cfg = Config(main={"scale": "paper"}, papers={"libre": paper})
+    lines = _paper_section("libre", cfg, pd.DataFrame({"kind": []}), [], project_copy)
+    assert "Setting (paper): ImageNet ResNet-50" in lines
+
+
+def test_spsa_and_adaptive_draws_do_not_depend_on_the_attacks_listed_before_them():
+    from reprise.data.prepared import ImageData
+    from reprise.papers.libre.scoring import input_sets
+
+    torch.manual_seed(0)
+    dnn = build_model("small_cnn", 10, width=0.25, in_channels=1).eval()
+    model = bayes.Refined(dnn, 3, "ensemble", 8).eval()
+    test = ImageData(torch.rand(6, 1, 8, 8), torch.arange(6), [str(i) for i in range(10)])
+    pgd = {"kind": "pgd", "eps": "16/255", "step_size": "4/255", "steps": 2}
+    cfg = {
+        "batch_size": 6,
+        "spsa": {"methods": ["libre"], "size": 4,
+                 "attack": {"kind": "spsa", "eps": "16/255", "steps": 1, "samples": 4}},
+        "adaptive": {"methods": ["libre"], "lambda": 1.0, "attacks": ["pgd"]},
+    }  # fmt: skip
+    sets = []
+    for attacks in ({"pgd": pgd}, {"fgsm": {"kind": "fgsm", "eps": "16/255"}, "pgd": pgd}):
+        out = {}
+        for name, x in input_sets("libre", model, test, {}, {**cfg, "attacks": attacks}):
+            out[name] = x
+            torch.rand(len(out))  # the caller's scoring may draw too, more for more sets
+        sets.append(out)
+    for name in ("spsa", "adaptive-pgd", "pgd"):
+        assert torch.equal(sets[0][name], sets[1][name]), name

@@ -163,3 +163,76 @@ def trust_files_in(monkeypatch, module, raw_dir: Path) -> None:
         for r in module.RAW_FILES
     )
     monkeypatch.setattr(module, "RAW_FILES", raws)
+
+
+def jpeg_bytes(colour, size=(300, 260)) -> bytes:
+    """A solid-colour JPEG of size (width, height)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, tuple(colour)).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def imagenet_wnids(n: int = 1000) -> list[str]:
+    return [f"n{1440764 + 7 * i:08d}" for i in range(n)]
+
+
+def write_imagenet_devkit(raw_dir: Path, truth: list[int]) -> dict[int, str]:
+    """ILSVRC2012_devkit_t12.tar.gz as published: data/meta.mat (a synsets struct array: the
+    1000 leaves, numbered in an order other than their WordNet ids', then inner nodes) and
+    data/ILSVRC2012_validation_ground_truth.txt (one ILSVRC2012_ID per validation image).
+    Returns ILSVRC2012_ID -> WordNet id."""
+    import scipy.io
+
+    wnids = imagenet_wnids()
+    by_id = {i + 1: wnids[(i * 389) % 1000] for i in range(1000)}  # 389 is prime to 1000
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
+              "wordnet_height", "num_train_images"]  # fmt: skip
+    rows = [(i, w, f"class {i}", "a leaf", 0, np.zeros(0), 0, 1300) for i, w in by_id.items()]
+    rows += [(1001, "n00001740", "entity", "the root", 2, np.array([1, 2]), 18, 0)]
+    synsets = np.empty((len(rows), 1), dtype=[(f, "O") for f in fields])
+    for k, row in enumerate(rows):
+        synsets[k, 0] = row
+    meta = io.BytesIO()
+    scipy.io.savemat(meta, {"synsets": synsets})
+    text = "".join(f"{t}\n" for t in truth).encode()
+    write_tar(
+        raw_dir / "ILSVRC2012_devkit_t12.tar.gz",
+        {
+            "ILSVRC2012_devkit_t12/data/meta.mat": meta.getvalue(),
+            "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt": text,
+            "ILSVRC2012_devkit_t12/readme.txt": b"devkit",
+        },
+    )
+    return by_id
+
+
+def imagenet_colour(class_index: int) -> tuple[int, int, int]:
+    return (class_index % 251, (7 * class_index) % 256, 255 - class_index % 200)
+
+
+def write_imagenet(raw_dir: Path, val_ids: list[int], train_per_class: dict[str, int]):
+    """The devkit, ILSVRC2012_img_val.tar (ILSVRC2012_val_<n>.JPEG, solid images in the
+    colour of their class) and ILSVRC2012_img_train.tar (one <wnid>.tar per class holding
+    <wnid>_<k>.JPEG). Returns ILSVRC2012_ID -> WordNet id."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    by_id = write_imagenet_devkit(raw_dir, val_ids)
+    rank = {w: i for i, w in enumerate(sorted(by_id.values()))}
+    sizes = [(300, 260), (260, 400), (224, 224), (500, 333)]
+    val = {
+        f"ILSVRC2012_val_{n:08d}.JPEG": jpeg_bytes(
+            imagenet_colour(rank[by_id[t]]), sizes[n % len(sizes)]
+        )
+        for n, t in enumerate(val_ids, start=1)
+    }
+    write_tar(raw_dir / "ILSVRC2012_img_val.tar", val)
+    inner = {}
+    for wnid in sorted(by_id.values()):  # every class has its tar, maybe empty
+        count = train_per_class.get(wnid, 0)
+        images = {f"{wnid}_{k}.JPEG": jpeg_bytes(imagenet_colour(rank[wnid])) for k in range(count)}
+        class_tar = write_tar(raw_dir / f"{wnid}.tar", images)
+        inner[class_tar.name] = class_tar.read_bytes()
+        class_tar.unlink()
+    write_tar(raw_dir / "ILSVRC2012_img_train.tar", inner)
+    return by_id

@@ -148,9 +148,12 @@ def _refusal(err: Exception) -> str:
     return " ".join(keep).rstrip(".") or type(err).__name__
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu", what: str = "checkpoint") -> Any:
+def load_checkpoint(
+    path: str | Path, map_location: str = "cpu", what: str = "checkpoint", mmap: bool = False
+) -> Any:
     """Load a checkpoint as untrusted input: only tensors, numbers, strings and containers of
-    them are rebuilt, so no pickled code runs. Bad files stop with one line naming the file."""
+    them are rebuilt, so no pickled code runs. Bad files stop with one line naming the file.
+    `mmap`: tensors stay in the file, read when used (a zip-format file only)."""
     import torch
 
     path = Path(path)
@@ -168,7 +171,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", what: str = "ch
     try:
         with warnings.catch_warnings():  # torch warns about unusual pickle protocols first
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location=map_location, weights_only=True)
+            state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{what} {path} was refused: loading it would need objects other than tensors, "

@@ -89,6 +89,8 @@ def to_markdown(
 def _paper_section(paper: str, cfg: Config, df, paths: list[str], report_dir: Path) -> list[str]:
     pcfg = cfg.paper(paper)
     lines = ["", f"## {paper}", "", f"*{pcfg['title']}*", ""]
+    if setting := pcfg.get(cfg.scale, {}).get("setting"):
+        lines += [f"Setting ({cfg.scale}): {setting}", ""]
     for kind, title in KINDS.items():
         rows = df[df["kind"] == kind]
         if not len(rows):

@@ -30,6 +30,7 @@ DATASETS = (
     "aflw",
     "cub",
     "voc_sheep",
+    "imagenet",
 )
 
 

@@ -12,18 +12,25 @@ beside the weights, so an evaluation step rebuilds the model from the checkpoint
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 from reprise.errors import CheckpointError, ConfigError
 from reprise.models.aux_head import WithAuxHead
 from reprise.models.base import ImageClassifier, evaluating
+from reprise.models.bottleneck_resnet import BottleneckResNet
 from reprise.models.preact_resnet import PreActResNet18
 from reprise.models.resnet import ResNet18
 from reprise.models.small_cnn import SmallCNN
 from reprise.models.wide_resnet import WideResNet
 
-ARCHS = {"small_cnn": SmallCNN, "resnet18": ResNet18, "preact_resnet18": PreActResNet18}
+ARCHS = {
+    "small_cnn": SmallCNN,
+    "resnet18": ResNet18,
+    "preact_resnet18": PreActResNet18,
+    **{f"resnet{d}": functools.partial(BottleneckResNet, d) for d in (50, 101, 152)},
+}
 WRN = re.compile(r"wrn-(\d+)-(\d+)")  # wrn-<depth>-<widen factor>, e.g. wrn-34-10
 __all__ = [
     "ARCHS",
@@ -39,7 +46,8 @@ __all__ = [
 def build_model(
     arch: str, num_classes: int, aux_head: dict | None = None, **options
 ) -> ImageClassifier | WithAuxHead:
-    """`arch`: small_cnn, resnet18, preact_resnet18 or wrn-<depth>-<k>; `options`: width,
+    """`arch`: small_cnn, resnet18 (CIFAR), preact_resnet18, resnet50/101/152 (ImageNet,
+    torchvision's layout) or wrn-<depth>-<k>; `options`: width,
     norm ("bn"/"gn"), in_channels, mean, std (the keys of a config `model:` section).
     `aux_head` ({outputs, hidden, bn}) adds an auxiliary head on the features (WithAuxHead)."""
     if wrn := WRN.fullmatch(arch):

@@ -66,4 +66,4 @@ def load_data(path: str | Path, data: Mapping | None = None, size: int | None = 
     """A prepared split as the config's `data:` section says (resized, recoloured), its first
     `size` samples when given."""
     opts = data or {}
-    return load_split(path, size=opts.get("size"), channels=opts.get("channels")).subset(size)
+    return load_split(path, size=opts.get("size"), channels=opts.get("channels"), limit=size)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprise.errors import ConfigError
+from reprise.models.bottleneck_resnet import Bottleneck, BottleneckResNet
 from reprise.models.resnet import BasicBlock, ResNet18
 from reprise.models.small_cnn import SmallCNN
 from reprise.papers.libre.stacked import stack
@@ -35,8 +36,13 @@ def trunk_parts(model) -> list[nn.Module]:
         return list(model.body)
     if isinstance(model, ResNet18):
         return [*model.stem, *model.stages, nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if isinstance(model, BottleneckResNet):  # the stem as modules (the model calls F.*)
+        stem = [model.conv1, model.bn1, nn.ReLU(), nn.MaxPool2d(3, 2, padding=1)]
+        blocks = [*model.layer1, *model.layer2, *model.layer3, *model.layer4]
+        return [*stem, *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     raise ConfigError(
-        f"LiBRe supports small_cnn and resnet18 backbones, not {type(model).__name__}"
+        "LiBRe supports small_cnn, resnet18 and resnet50/101/152 backbones, not "
+        f"{type(model).__name__}"
     )
 
 
@@ -141,7 +147,7 @@ class MCDropout(Bayesian):
         with_dropout = []
         for m in last:
             with_dropout.append(m)
-            if isinstance(m, nn.ReLU | BasicBlock):
+            if isinstance(m, nn.ReLU | BasicBlock | Bottleneck):
                 with_dropout.append(AlwaysDropout(p))
         self.members = samples
         self.front, self.block = nn.Sequential(*front), nn.Sequential(*with_dropout)

@@ -88,22 +88,30 @@ def attack_all(model, data: ImageData, attack, batch_size: int, extra=None) -> t
     return torch.cat(out)
 
 
+def seed(name: str) -> None:
+    """Each input set its own fixed draws (random starts, SPSA's directions, a mean-field or
+    MC-dropout model's samples), whatever other attacks the config lists before it."""
+    torch.manual_seed(zlib.crc32(name.encode()))
+
+
 def input_sets(method: str, model, test: ImageData, transfer: dict, cfg: dict):
     """(name, adversarial inputs) of every input set this method is judged on."""
     bs = cfg["batch_size"]
     yield "clean", test.x
     for name, spec in cfg["attacks"].items():
-        torch.manual_seed(zlib.crc32(name.encode()))  # each attack its own fixed draws
+        seed(name)
         yield name, attack_all(model, test, build_attack(name, spec), bs)
     for name, x in transfer.items():
         yield f"transfer-{name}", x
     if method in cfg["spsa"]["methods"]:
         n = cfg["spsa"]["size"]
         sub = test.subset(n)
+        seed("spsa")
         yield "spsa", attack_all(model, sub, build_attack("spsa", cfg["spsa"]["attack"]), bs)
     adaptive = cfg["adaptive"]
     if method in adaptive["methods"]:
         for name in adaptive["attacks"]:
+            seed(f"adaptive-{name}")
             attack = build_attack(name, cfg["attacks"][name])
             extra = adaptive_extra(model, adaptive["lambda"])
             yield f"adaptive-{name}", attack_all(model, test, attack, bs, extra)

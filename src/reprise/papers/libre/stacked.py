@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprise.errors import ConfigError
+from reprise.models.bottleneck_resnet import Bottleneck
 from reprise.models.resnet import BasicBlock
 
 POSTERIORS = ("ensemble", "mean_field")
@@ -142,6 +143,25 @@ class StackedBasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
+class StackedBottleneck(nn.Module):
+    """The ImageNet ResNets' Bottleneck, every conv and norm stacked (the authors' LiBRe on
+    ResNet-50: layer4[-1], whose shortcut is the identity)."""
+
+    def __init__(self, block: Bottleneck, members: int, posterior: str):
+        super().__init__()
+        s = lambda m: stack(m, members, posterior)  # noqa: E731
+        self.conv1, self.bn1 = s(block.conv1), s(block.bn1)
+        self.conv2, self.bn2 = s(block.conv2), s(block.bn2)
+        self.conv3, self.bn3 = s(block.conv3), s(block.bn3)
+        self.downsample = None if block.downsample is None else s(block.downsample)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
 # layers that act on each channel alone: the stacked layout passes through them unchanged
 LAYOUT_FREE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Identity)
 STACKED = {
@@ -150,11 +170,12 @@ STACKED = {
     nn.BatchNorm2d: StackedBatchNorm2d,
     nn.GroupNorm: StackedGroupNorm,
     BasicBlock: StackedBasicBlock,
+    Bottleneck: StackedBottleneck,
 }
 
 
 def stack(module: nn.Module, members: int, posterior: str) -> nn.Module:
-    """The C-member version of a pre-trained module (a layer, a Sequential, a BasicBlock)."""
+    """The C-member version of a pre-trained module (a layer, a Sequential, a residual block)."""
     if isinstance(module, nn.Sequential):
         return nn.Sequential(*(stack(m, members, posterior) for m in module))
     if isinstance(module, LAYOUT_FREE):

@@ -33,13 +33,16 @@ def _load(path, params, size=None):
 )
 def pretrain(params, inputs, outputs, rt):
     """Train one plain network by the core (the pre-trained DNN, or the independently trained
-    network the transfer attacks are crafted on: its own seed)."""
+    network the transfer attacks are crafted on: its own seed); or, with `pretrained: <file>`,
+    take torchvision's published ImageNet weights from that file instead of training."""
     import torch
 
     from reprise.models import build_model, save_model
     from reprise.training import Standard, TrainConfig, fit
 
     name, net = one(params, "networks")
+    if net.get("pretrained"):
+        return _published(name, net, params, inputs, outputs, rt)
     seed = rt.seed + net.get("seed_offset", 0)
     torch.manual_seed(seed)
     train, test = _load(inputs["train"], params), _load(inputs["test"], params)
@@ -57,6 +60,25 @@ def pretrain(params, inputs, outputs, rt):
         seed=seed,
     )
     save_model(outputs["model"], model, network=name)
+
+
+def _published(name, net, params, inputs, outputs, rt):
+    """The network with published weights (the authors fine-tune torchvision's pre-trained
+    ResNet-50 and transfer from its ResNet-152); its history is its accuracy on the first
+    pretrain.monitor.test_size test images (all when null)."""
+    from reprise.metrics.evaluation import accuracy
+    from reprise.models import build_model, save_model
+    from reprise.models.pretrained import load_torchvision
+
+    test_size = params["pretrain"].get("monitor", {}).get("test_size")
+    test = _load(inputs["test"], params, test_size)
+    model = build_model(**net["model"], num_classes=test.num_classes)
+    load_torchvision(model, net["pretrained"])
+    acc = accuracy(model, test, batch_size=params["pretrain"]["batch_size"], accel=rt.accel())
+    log.info("%s: published weights %s, test accuracy %.4f", name, net["pretrained"], acc)
+    history = {"epoch": 0, "test_acc": acc, "test_size": len(test), "weights": net["pretrained"]}
+    write_table(outputs["history"], pd.DataFrame([history]))
+    save_model(outputs["model"], model, network=name, pretrained=str(net["pretrained"]))
 
 
 @STEPS.register(
