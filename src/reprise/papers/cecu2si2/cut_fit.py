@@ -33,7 +33,7 @@ from reprise.papers.cecu2si2.lineshapes import FWHM_PER_SIGMA, K_B, fermi_dirac
 SHAPE = ("c4", "g0", "g2", "gamma_f", "w_f", "dk")
 LINEAR = ("amp", "bg0", "bg1", "dark")
 NAMES = PARAMS + SHAPE + LINEAR
-K_SUB = 4  # samples per k column: sharp MDC peaks are as narrow as a column
+K_PER_DK = 3  # k samples per dk_guess: a column as wide as the k resolution is 3 samples
 FINE_STEP = 2.5e-4  # eV: the model's energy grid, fine enough for the narrow f peak
 
 
@@ -53,11 +53,15 @@ def bend_window(seed: dict, deep_energy: float, q_range) -> tuple[float, float]:
 class CutModel:
     """The model counts on the pixels (energy rows × k columns) of a momentum-space cut."""
 
-    def __init__(self, energy, k, centre: float, temperature: float, resolution: float, shift=None):
+    def __init__(
+        self, energy, k, centre: float, temperature: float, resolution: float, shift=None, dk=0.015
+    ):
         self.energy, self.k = np.asarray(energy, float), np.asarray(k, float)
         self.k_step = float(np.median(np.diff(self.k)))
-        # a column integrates over its width: K_SUB samples across it, averaged in counts()
-        offsets = (np.arange(K_SUB) + 0.5) / K_SUB - 0.5
+        # a column integrates over its width: sharp MDC peaks are as narrow as the k
+        # resolution dk; n_sub samples across each column, averaged in counts()
+        self.n_sub = max(1, int(np.ceil(K_PER_DK * abs(self.k_step) / dk)))
+        offsets = (np.arange(self.n_sub) + 0.5) / self.n_sub - 0.5
         width = np.gradient(self.k)[:, None]  # the detector's columns: k ∝ sin θ
         self.q2 = ((self.k[:, None] + width * offsets[None, :]).ravel() - centre) ** 2
         self.temperature, self.resolution = temperature, resolution
@@ -69,7 +73,7 @@ class CutModel:
         # The calibration resampled column j linearly at E + shift_j: a calibrated pixel is
         # (1 − φ) × the pixel φ steps below + φ × the one 1 − φ above, φ = frac(shift/step).
         phi = np.mod(np.zeros(len(self.k)) if shift is None else shift, step) / step
-        phi = np.repeat(phi, K_SUB)[None, :]
+        phi = np.repeat(phi, self.n_sub)[None, :]
         rows = (pad + self.sub * np.arange(len(self.energy)))[:, None]
         self.take = [(rows - phi * self.sub, 1 - phi), (rows + (1 - phi) * self.sub, phi)]
         self.e_sigma = resolution / FWHM_PER_SIGMA / (step / self.sub)
@@ -77,7 +81,7 @@ class CutModel:
 
     def shapes(self, p) -> np.ndarray:
         """The terms the linear parameters multiply (amp, bg0, bg1, dark), each resolved in
-        energy: (4, rows, columns × K_SUB samples)."""
+        energy: (4, rows, columns × n_sub samples)."""
         e0, b, V, eps_f, c4, g0, g2, gamma_f, w_f = p[: len(PARAMS) + len(SHAPE) - 1]
         w = self.fine[:, None]
         zc = w - (e0 + b * self.q2[None, :] + c4 * self.q2[None, :] ** 2) + 1j * (g0 + g2 * w**2)
@@ -102,12 +106,12 @@ class CutModel:
         over each column's width."""
         n = len(PARAMS) + len(SHAPE)
         total = np.tensordot(np.asarray(p[n:], float), self.shapes(p), axes=1)
-        sigma = p[n - 1] / FWHM_PER_SIGMA / abs(self.k_step / K_SUB)
+        sigma = p[n - 1] / FWHM_PER_SIGMA / abs(self.k_step / self.n_sub)
         return self.columns(gaussian_filter1d(total, sigma, axis=1, mode="nearest"))
 
     def columns(self, values: np.ndarray) -> np.ndarray:
-        """(..., rows, columns × K_SUB) samples -> (..., rows, columns): each column's mean."""
-        return values.reshape(*values.shape[:-1], len(self.k), K_SUB).mean(-1)
+        """(..., rows, columns × n_sub) samples -> (..., rows, columns): each column's mean."""
+        return values.reshape(*values.shape[:-1], len(self.k), self.n_sub).mean(-1)
 
 
 def analyse_cut(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict):
@@ -165,7 +169,13 @@ def fit_cut(ck: xr.DataArray, windows, seed: dict, cfg: dict) -> dict:
         data = ck.values[rows][:, cols]
         shift = ck["energy_shift"].values[cols] if "energy_shift" in ck.coords else None
         model = CutModel(
-            energy[rows], k[cols], centre, a["temperature"], a["energy_resolution"], shift
+            energy[rows],
+            k[cols],
+            centre,
+            a["temperature"],
+            a["energy_resolution"],
+            shift,
+            cfg["dk_guess"],
         )
         mask = inside[None, :] & np.isfinite(data)
         parts.append((model, data, mask))
