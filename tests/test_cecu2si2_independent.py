@@ -10,7 +10,7 @@ Criteria, fixed before the draws were run (16 draws, seed 20261207):
   binomial σ); 2σ coverage ≥ 0.85 (nominal 0.95).
 The point fit alone (MDC/EDC peaks chained into E−(q)) gave 1σ coverage 0.28 (V) and 0.23
 (ε_f), V within 10 % in 54 % and ε_f within 1 meV in 31 % of 39 such draws (seed 0): it
-fails this test. The cut fit passes it (2026-12-07, 16 draws, about 2.5 CPU minutes).
+fails this test. The cut fit passes it (2026-12-07, 16 draws, about 3.3 CPU minutes).
 
     python tests/test_cecu2si2_independent.py SEED DRAWS   # prints every draw
 """

@@ -119,7 +119,9 @@ def shift_energy(values: np.ndarray, energy: np.ndarray, shift: np.ndarray) -> n
 
 def correct(da: xr.DataArray, calib: xr.Dataset) -> xr.DataArray:
     """The measurement with its energy axis referred to the calibrated E_F, channel by channel
-    (and photon energy by photon energy for an hν scan)."""
+    (and photon energy by photon energy for an hν scan). A single frame keeps each channel's
+    shift as the coordinate energy_shift (angle): the linear resampling averages two energy
+    pixels in the proportion it sets, a broadening a fit of the counts can model."""
     energy, angles = da["energy"].values, da["angle"].values
     if "hv" in da.dims:
         frames = [
@@ -128,5 +130,8 @@ def correct(da: xr.DataArray, calib: xr.Dataset) -> xr.DataArray:
         ]
         values = np.stack(frames, axis=da.dims.index("hv"))
     else:
-        values = shift_energy(da.values, energy, fermi_level(calib, da.attrs["hv"], angles))
+        shift = fermi_level(calib, da.attrs["hv"], angles)
+        return da.copy(data=shift_energy(da.values, energy, shift)).assign_coords(
+            energy_shift=("angle", shift)
+        )
     return da.copy(data=values)

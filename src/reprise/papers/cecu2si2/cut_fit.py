@@ -7,10 +7,13 @@ part above E_F, and with different c and f widths the peaks of A(k, ω) are not 
 Fitting the counts with the model that made them removes all three at once:
 
     A = −Im[G_cc + w_f G_ff] / π,  G_cc = 1 / (z_c − V² / z_f),  G_ff = 1 / (z_f − V² / z_c)
-    z_c = ω − ε_c(q) + iΓ_c(ω),  z_f = ω − ε_f + iΓ_f,  ε_c = e0 + b q²,  Γ_c = g0 + g2 ω²
+    z_c = ω − ε_c(q) + iΓ_c(ω),  z_f = ω − ε_f + iΓ_f,  Γ_c = g0 + g2 ω²
+    ε_c = e0 + b q² + c4 q⁴   (a real band is no exact parabola: 0.8 meV off over a window)
     counts = [(amp A + bg0 + bg1 ω) f(ω)] ⊗ Gauss_E(resolution) ⊗ Gauss_k(dk) + dark
 
-on the pixels of a window around the bend (all branches of a band share the parameters).
+integrated over each pixel's width in E and k, and resampled as the calibration resampled
+the measurement (each column linearly at E + its energy_shift), on the pixels of a window
+around the bend (all branches of a band share the parameters).
 Errors are the Poisson-weighted covariance (model variance), scaled up by the reduced χ².
 The chained point fit (hybridisation.fit_band) seeds it and chooses the window.
 """
@@ -27,9 +30,10 @@ from scipy.optimize import least_squares
 from reprise.papers.cecu2si2.hybridisation import MAX_V_REL_ERR, PARAMS, with_derived
 from reprise.papers.cecu2si2.lineshapes import FWHM_PER_SIGMA, K_B, fermi_dirac
 
-SHAPE = ("g0", "g2", "gamma_f", "w_f", "dk")
+SHAPE = ("c4", "g0", "g2", "gamma_f", "w_f", "dk")
 LINEAR = ("amp", "bg0", "bg1", "dark")
 NAMES = PARAMS + SHAPE + LINEAR
+K_PER_DK = 3  # k samples per dk_guess: a column as wide as the k resolution is 3 samples
 FINE_STEP = 2.5e-4  # eV: the model's energy grid, fine enough for the narrow f peak
 
 
@@ -49,26 +53,38 @@ def bend_window(seed: dict, deep_energy: float, q_range) -> tuple[float, float]:
 class CutModel:
     """The model counts on the pixels (energy rows × k columns) of a momentum-space cut."""
 
-    def __init__(self, energy, k, centre: float, temperature: float, resolution: float):
+    def __init__(
+        self, energy, k, centre: float, temperature: float, resolution: float, shift=None, dk=0.015
+    ):
         self.energy, self.k = np.asarray(energy, float), np.asarray(k, float)
-        self.q2 = (self.k - centre) ** 2
+        self.k_step = float(np.median(np.diff(self.k)))
+        # a column integrates over its width: sharp MDC peaks are as narrow as the k
+        # resolution dk; n_sub samples across each column, averaged in counts()
+        self.n_sub = max(1, int(np.ceil(K_PER_DK * abs(self.k_step) / dk)))
+        offsets = (np.arange(self.n_sub) + 0.5) / self.n_sub - 0.5
+        width = np.gradient(self.k)[:, None]  # the detector's columns: k ∝ sin θ
+        self.q2 = ((self.k[:, None] + width * offsets[None, :]).ravel() - centre) ** 2
         self.temperature, self.resolution = temperature, resolution
         step = float(np.median(np.diff(self.energy)))
         self.sub = max(1, int(np.ceil(step / FINE_STEP)))
         pad = int(np.ceil(3 * resolution / (step / self.sub))) + self.sub
         n = (len(self.energy) - 1) * self.sub + 1 + 2 * pad
         self.fine = self.energy[0] + (np.arange(n) - pad) * step / self.sub
-        self.take = pad + self.sub * np.arange(len(self.energy))
+        # The calibration resampled column j linearly at E + shift_j: a calibrated pixel is
+        # (1 − φ) × the pixel φ steps below + φ × the one 1 − φ above, φ = frac(shift/step).
+        phi = np.mod(np.zeros(len(self.k)) if shift is None else shift, step) / step
+        phi = np.repeat(phi, self.n_sub)[None, :]
+        rows = (pad + self.sub * np.arange(len(self.energy)))[:, None]
+        self.take = [(rows - phi * self.sub, 1 - phi), (rows + (1 - phi) * self.sub, phi)]
         self.e_sigma = resolution / FWHM_PER_SIGMA / (step / self.sub)
-        self.k_step = float(np.median(np.diff(self.k)))
         self.f = fermi_dirac(self.fine, temperature)[:, None]
 
     def shapes(self, p) -> np.ndarray:
         """The terms the linear parameters multiply (amp, bg0, bg1, dark), each resolved in
-        energy: (4, rows, columns)."""
-        e0, b, V, eps_f, g0, g2, gamma_f, w_f = p[: len(PARAMS) + len(SHAPE) - 1]
+        energy: (4, rows, columns × n_sub samples)."""
+        e0, b, V, eps_f, c4, g0, g2, gamma_f, w_f = p[: len(PARAMS) + len(SHAPE) - 1]
         w = self.fine[:, None]
-        zc = w - (e0 + b * self.q2[None, :]) + 1j * (g0 + g2 * w**2)
+        zc = w - (e0 + b * self.q2[None, :] + c4 * self.q2[None, :] ** 2) + 1j * (g0 + g2 * w**2)
         zf = w - eps_f + 1j * gamma_f
         a = -(1 / (zc - V**2 / zf) + w_f / (zf - V**2 / zc)).imag / np.pi
         bg = np.broadcast_to(self.f, a.shape)
@@ -76,15 +92,26 @@ class CutModel:
         out = gaussian_filter1d(terms, self.e_sigma, axis=1, mode="nearest")
         if self.sub > 1:  # a pixel integrates over its width: a box of one energy step
             out = uniform_filter1d(out, self.sub + 1 - self.sub % 2, axis=1, mode="nearest")
-        return out[:, self.take]
+        total = 0.0
+        for pos, weight in self.take:  # linear in the fine grid at fractional positions
+            i0 = np.clip(np.floor(pos).astype(int), 0, out.shape[1] - 2)
+            t = (pos - i0)[None]
+            lo = np.take_along_axis(out, np.broadcast_to(i0, (out.shape[0], *i0.shape)), 1)
+            hi = np.take_along_axis(out, np.broadcast_to(i0 + 1, (out.shape[0], *i0.shape)), 1)
+            total = total + weight[None] * ((1 - t) * lo + t * hi)
+        return total
 
     def counts(self, p) -> np.ndarray:
-        """Model counts: the terms times the linear parameters, ⊗ the k resolution and the
-        column's width (a box of one k step, as a Gaussian of the same variance)."""
+        """Model counts: the terms times the linear parameters, ⊗ the k resolution, averaged
+        over each column's width."""
         n = len(PARAMS) + len(SHAPE)
         total = np.tensordot(np.asarray(p[n:], float), self.shapes(p), axes=1)
-        sigma = np.sqrt((p[n - 1] / FWHM_PER_SIGMA) ** 2 + self.k_step**2 / 12)
-        return gaussian_filter1d(total, sigma / abs(self.k_step), axis=1, mode="nearest")
+        sigma = p[n - 1] / FWHM_PER_SIGMA / abs(self.k_step / self.n_sub)
+        return self.columns(gaussian_filter1d(total, sigma, axis=1, mode="nearest"))
+
+    def columns(self, values: np.ndarray) -> np.ndarray:
+        """(..., rows, columns × n_sub) samples -> (..., rows, columns): each column's mean."""
+        return values.reshape(*values.shape[:-1], len(self.k), self.n_sub).mean(-1)
 
 
 def analyse_cut(ck: xr.DataArray, bands: dict, crystal: dict, cfg: dict):
@@ -140,7 +167,16 @@ def fit_cut(ck: xr.DataArray, windows, seed: dict, cfg: dict) -> dict:
         cols = (k >= k_lo - pad) & (k <= k_hi + pad)
         inside = (k[cols] >= k_lo) & (k[cols] <= k_hi)
         data = ck.values[rows][:, cols]
-        model = CutModel(energy[rows], k[cols], centre, a["temperature"], a["energy_resolution"])
+        shift = ck["energy_shift"].values[cols] if "energy_shift" in ck.coords else None
+        model = CutModel(
+            energy[rows],
+            k[cols],
+            centre,
+            a["temperature"],
+            a["energy_resolution"],
+            shift,
+            cfg["dk_guess"],
+        )
         mask = inside[None, :] & np.isfinite(data)
         parts.append((model, data, mask))
     nan = {n: np.nan for n in PARAMS} | {f"{n}_err": np.nan for n in PARAMS}
@@ -149,8 +185,23 @@ def fit_cut(ck: xr.DataArray, windows, seed: dict, cfg: dict) -> dict:
     if not parts or n_pix < 10 * len(NAMES) or not np.isfinite([seed[n] for n in PARAMS]).all():
         return failed
     x0 = _start(parts, seed, cfg)
-    lo_b = [-np.inf, -np.inf, 0.0, -0.1, 1e-4, 0.0, FINE_STEP, 0.0, 0.0, 0.0, -np.inf, -np.inf, 0]
-    hi_b = [np.inf, np.inf, 0.3, 0.1, 0.3, 100.0, 0.05, 10.0, cfg["dk_max"]] + [np.inf] * 4
+    lo_b = [
+        -np.inf,
+        -np.inf,
+        0.0,
+        -0.1,
+        -np.inf,
+        1e-4,
+        0.0,
+        FINE_STEP,
+        0.0,
+        0.0,
+        0.0,
+        -np.inf,
+        -np.inf,
+        0,
+    ]
+    hi_b = [np.inf, np.inf, 0.3, 0.1, np.inf, 0.3, 100.0, 0.05, 10.0, cfg["dk_max"]] + [np.inf] * 4
     x0 = np.clip(x0, np.array(lo_b) + 1e-9, np.array(hi_b) - 1e-9)
     weights = [np.sqrt(np.maximum(d, 1.0)) for _, d, _ in parts]
 
@@ -182,16 +233,19 @@ def fit_cut(ck: xr.DataArray, windows, seed: dict, cfg: dict) -> dict:
     }
     out |= {n: float(v) for n, v in zip(NAMES[npar:], r.x[npar:], strict=True)}
     ok = bool(np.all(np.isfinite(errors)) and errors[2] < MAX_V_REL_ERR * par[2] and r.success)
-    return with_derived(out, pcov) | {"chi2_red": chi2_red, "fit_ok": ok, "n_pixels": n_pix}
+    band = (*PARAMS, "c4")  # k_F, v_F, m* of the fitted band shape, c4 included
+    k = len(band)
+    fit = with_derived(out, cov[:k, :k], band)
+    return fit | {"chi2_red": chi2_red, "fit_ok": ok, "n_pixels": n_pix}
 
 
 def _start(parts, seed: dict, cfg: dict) -> np.ndarray:
     """The seed's band, typical widths, and the linear parameters by linear least squares."""
-    shape = [seed["e0"], seed["b"], abs(seed["V"]), seed["eps_f"], 0.01, 0.0, 0.002, 0.2]
+    shape = [seed["e0"], seed["b"], abs(seed["V"]), seed["eps_f"], 0.0, 0.01, 0.0, 0.002, 0.2]
     shape.append(cfg["dk_guess"])
     cols, y = [], []
     for m, d, mk in parts:
-        cols.append(m.shapes(shape)[:, mk].T)
+        cols.append(m.columns(m.shapes(shape))[:, mk].T)
         y.append(d[mk])
     lin, *_ = np.linalg.lstsq(np.concatenate(cols), np.concatenate(y), rcond=None)
     lin[0], lin[3] = max(lin[0], 1e-6), max(lin[3], 0.0)

@@ -29,25 +29,27 @@ PEAK = ("center", "hwhm", "amplitude", "offset", "slope")
 
 
 def to_momentum(cut: xr.DataArray) -> xr.DataArray:
-    """A calibrated cut (energy, angle) on a uniform k grid along the slit (energy, k);
-    each energy row is interpolated at its own E_kin, NaN beyond the detector's edges."""
+    """A calibrated cut (energy, angle) in momentum along the slit (energy, k). The columns
+    stay the detector's: k is each angle's k∥ at E_F (not uniform, as sin θ), and each energy
+    row is interpolated from its own E_kin onto it (a shift of under 1e-3 of k∥ in the
+    window: a resampling onto a uniform grid would average neighbouring columns, a k
+    resolution that changes from column to column). NaN beyond the detector's edges."""
     a = cut.attrs
     energy, angle = cut["energy"].values, cut["angle"].values
     k_rows = momentum.k_slit(
         momentum.kinetic_energy(a["hv"], a["work_function"], energy)[:, None], angle[None, :]
     )
-    k_top = k_rows[np.argmax(energy)]
-    step = float(np.median(np.diff(k_top)))
-    k = np.arange(k_top[0], k_top[-1] + step / 2, step)
+    k = momentum.k_slit(momentum.kinetic_energy(a["hv"], a["work_function"], 0.0), angle)
     values = np.stack(
         [
             np.interp(k, kr, row, left=np.nan, right=np.nan)
             for kr, row in zip(k_rows, cut.values, strict=True)
         ]
     )
-    return xr.DataArray(
-        values, dims=("energy", "k"), coords={"energy": energy, "k": k}, attrs=dict(a)
-    )
+    coords = {"energy": energy, "k": k}
+    if "energy_shift" in cut.coords:  # the calibration's resampling, for the cut fit
+        coords["energy_shift"] = ("k", cut["energy_shift"].values)
+    return xr.DataArray(values, dims=("energy", "k"), coords=coords, attrs=dict(a))
 
 
 def analysis_bands(entries) -> dict[str, dict]:

@@ -30,7 +30,7 @@ def summary(t: Fits) -> pd.DataFrame:
     """Per band and quantity: fitted ± error, the simulated truth, difference and pull."""
     rows = []
     for b in BANDS:
-        f, cut = t.band(b), t.truth["bands"][b]["cut"]
+        f, cut = t.band(b), t.true_cut(b)
         true_v = t.truth["model"]["bands"][b]["V"]
         rows += [
             _row(b, "V", "meV", 1e3 * f.get("V", NAN), 1e3 * f.get("V_err", NAN), 1e3 * true_v),

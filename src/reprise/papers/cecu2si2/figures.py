@@ -110,8 +110,8 @@ def kf_vs_kz(kf, truth, crystal):
         if t is None:
             continue  # own data: nothing to compare with
         ax.plot(
-            [r["kz"] for r in t],
-            [r["k_F"] for r in t],
+            np.array([r["kz"] for r in t], dtype=float),  # null (no crossing) -> NaN
+            np.array([r["k_F"] for r in t], dtype=float),
             "-",
             color=_color(b, names),
             lw=1,
@@ -257,11 +257,12 @@ def hybridisation(mdc, edc, fits, truth):
                 label="EDC peaks",
             )
             if f["fit_ok"]:
-                p = [f[n] for n in ("e0", "b", "V", "eps_f")]
+                p = [f[n] for n in ("e0", "b", "V", "eps_f")] + [f.get("c4", 0.0)]
                 ax.plot(q, lower_band(q, *p), color="C2", lw=1.2, label="E−(q), fit of the counts")
-                ax.plot(q, p[0] + p[1] * q**2, "--", color="gray", lw=0.8, label="ε_c (fit)")
+                eps_c = p[0] + p[1] * q**2 + p[4] * q**4
+                ax.plot(q, eps_c, "--", color="gray", lw=0.8, label="ε_c (fit)")
                 ax.axhline(p[3], color="C1", ls=":", lw=0.8, label="ε_f (fit)")
-            if true_cut is not None:
+            if true_cut is not None and true_cut["k_F"] is not None:
                 ax.axvline(true_cut["k_F"], color="k", ls=":", lw=0.6, label="k_F (truth)")
             ax.axhline(0, color="gray", lw=0.5)
             ax.set(ylim=ylim, ylabel="E − E_F (eV)")

@@ -23,8 +23,10 @@ DERIVED = ("k_F", "v_F", "m_star")
 MAX_V_REL_ERR = 0.5  # a V known to worse than ±50% is not determined by the points
 
 
-def lower_band(q, e0, b, V, eps_f):
-    return hybridised(e0 + b * np.asarray(q) ** 2, eps_f, V)
+def lower_band(q, e0, b, V, eps_f, c4=0.0):
+    """E−(q) with ε_c = e0 + b q² (+ c4 q⁴, the cut fit's band shape)."""
+    q2 = np.asarray(q) ** 2
+    return hybridised(e0 + b * q2 + c4 * q2**2, eps_f, V)
 
 
 def _slope(q, p, h=1e-5):
@@ -32,10 +34,13 @@ def _slope(q, p, h=1e-5):
 
 
 def derived(p) -> np.ndarray:
-    """(k_F, v_F, m*) of the fitted E−: E− = 0 where ε_c = V²/ε_f."""
-    e0, b, V, eps_f = p
+    """(k_F, v_F, m*) of the fitted E− (p: PARAMS, optionally c4): E− = 0 where ε_c = V²/ε_f,
+    i.e. c4 x² + b x = V²/ε_f − e0 for x = q² (the root that is b x without c4)."""
+    e0, b, V, eps_f, *rest = p
+    c4 = rest[0] if rest else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        q2 = (V**2 / eps_f - e0) / b
+        target = V**2 / eps_f - e0
+        q2 = 2 * target / (b + np.sign(b) * np.sqrt(b**2 + 4 * c4 * target))
         kf = np.sqrt(q2) if eps_f > 0 and q2 > 0 else np.nan
     vf = float(_slope(kf, p)) if np.isfinite(kf) else np.nan
     mass = HBAR2_ME * kf / abs(vf) if np.isfinite(vf) and vf != 0 else np.nan
@@ -97,17 +102,18 @@ def fit_band(points: pd.DataFrame, cfg: dict) -> dict:
     return with_derived(result, cov) | {"chi2_red": chi2_red, "fit_ok": ok}
 
 
-def with_derived(result: dict, cov) -> dict:
-    """result (the four PARAMS) with k_F, v_F, m* and their errors, the covariance cov of
-    the PARAMS propagated through numerical gradients (NaN errors without one)."""
-    par = np.array([result[n] for n in PARAMS], dtype=float)
+def with_derived(result: dict, cov, names=PARAMS) -> dict:
+    """result (the four PARAMS, or `names`: PARAMS and c4) with k_F, v_F, m* and their
+    errors, the covariance cov of `names` propagated through numerical gradients (NaN
+    errors without one)."""
+    par = np.array([result[n] for n in names], dtype=float)
     values_d = derived(par) if np.isfinite(par).all() else np.full(len(DERIVED), np.nan)
     errors_d = np.full(len(DERIVED), np.nan)
     if cov is not None and np.isfinite(par).all():
-        grad = np.zeros((len(DERIVED), len(PARAMS)))
-        for j in range(len(PARAMS)):
+        grad = np.zeros((len(DERIVED), len(names)))
+        for j in range(len(names)):
             h = 1e-6 * max(abs(par[j]), 1e-3)
-            step = np.zeros(len(PARAMS))
+            step = np.zeros(len(names))
             step[j] = h
             grad[:, j] = (derived(par + step) - derived(par - step)) / (2 * h)
         errors_d = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0, None))

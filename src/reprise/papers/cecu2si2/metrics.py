@@ -29,6 +29,11 @@ class Fits:
     def band(self, b: str) -> dict:
         return dict(self.fits.loc[b]) if b in self.fits.index else {}
 
+    def true_cut(self, b: str) -> dict:
+        """The truth of band b on the cut; NaN where it has none (JSON null: e.g. no k_F,
+        a band that does not cross E_F)."""
+        return {k: NAN if v is None else v for k, v in self.truth["bands"][b]["cut"].items()}
+
 
 def _finite(values: dict) -> dict:
     return {k: float(x) if math.isfinite(x) else None for k, x in values.items()}
@@ -38,7 +43,7 @@ METRICS = MetricTable()
 
 
 def band_fit(b: str, t: Fits) -> dict:
-    f, cut = t.band(b), t.truth["bands"][b]["cut"]
+    f, cut = t.band(b), t.true_cut(b)
     true_v = t.truth["model"]["bands"][b]["V"]
     V, ef = f.get("V", NAN), f.get("eps_f", NAN)
     flat = t.flatness
@@ -92,8 +97,7 @@ def mass_ratio(t: Fits) -> dict:
     mx, mz = x.get("m_star", NAN), z.get("m_star", NAN)
     ratio = mx / mz
     err = abs(ratio) * np.hypot(x.get("m_star_err", NAN) / mx, z.get("m_star_err", NAN) / mz)
-    cuts = t.truth["bands"]
-    true = cuts["x"]["cut"]["m_star"] / cuts["z"]["cut"]["m_star"]
+    true = t.true_cut("x")["m_star"] / t.true_cut("z")["m_star"]
     return _finite(
         {"mass_ratio_x_over_z": ratio, "mass_ratio_x_over_z_err": err, "mass_ratio_true": true}
     )

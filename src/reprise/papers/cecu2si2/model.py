@@ -115,11 +115,14 @@ class Model:
         return h
 
 
-def fermi_crossing(model: Model, path, q_range: tuple[float, float]):
-    """The first Fermi crossing of the quasiparticle bands along path(q) -> k (..., 3), q in
-    q_range: (k_F, v_F, m*/m_e), v_F = dE/dq in eV·Å; NaNs where nothing crosses E_F.
+def fermi_crossing(model: Model, path, q_range: tuple[float, float], band_name: str):
+    """Band `band_name`'s first Fermi crossing along path(q) -> k (..., 3), q in q_range:
+    (k_F, v_F, m*/m_e), v_F = dE/dq in eV·Å; NaNs where it does not cross E_F.
 
-    A band crosses E_F where H(k) has a zero eigenvalue, i.e. det H(k(q)) changes sign."""
+    A state crosses E_F where H(k) has a zero eigenvalue, i.e. det H(k(q)) changes sign. The
+    crossing is this band's if the zero-energy state's conduction weight is mostly its own
+    (another band's pocket can overlap the branch: its crossing is skipped)."""
+    index = [b.name for b in model.bands].index(band_name)
 
     def det(q):
         return np.linalg.det(model.hamiltonian(path(q)))
@@ -128,13 +131,18 @@ def fermi_crossing(model: Model, path, q_range: tuple[float, float]):
         e = np.linalg.eigvalsh(model.hamiltonian(path(q)))
         return float(e[np.argmin(np.abs(e))])
 
+    def own(q):
+        e, vec = np.linalg.eigh(model.hamiltonian(path(q)))
+        weights = vec[: len(model.bands), np.argmin(np.abs(e))] ** 2
+        return int(np.argmax(weights)) == index
+
     qs = np.linspace(*q_range, 800)
     d = det(qs)
-    change = np.nonzero(np.diff(np.sign(d)) != 0)[0]
-    if len(change) == 0:
-        return np.nan, np.nan, np.nan
-    i = change[0]
-    kf = brentq(lambda q: float(det(q)), qs[i], qs[i + 1], xtol=1e-12)
-    h = 1e-5
-    vf = (energy_near_ef(kf + h) - energy_near_ef(kf - h)) / (2 * h)
-    return kf, vf, HBAR2_ME * kf / abs(vf)
+    for i in np.nonzero(np.diff(np.sign(d)) != 0)[0]:
+        kf = brentq(lambda q: float(det(q)), qs[i], qs[i + 1], xtol=1e-12)
+        if not own(kf):
+            continue
+        h = 1e-5
+        vf = (energy_near_ef(kf + h) - energy_near_ef(kf - h)) / (2 * h)
+        return kf, vf, HBAR2_ME * kf / abs(vf)
+    return np.nan, np.nan, np.nan

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy.optimize import brentq
 
 from reprise.papers.cecu2si2 import momentum
 from reprise.papers.cecu2si2.lattice import points
@@ -176,7 +177,15 @@ def inner_branch(model: Model, band_name: str, azimuth: float) -> tuple[float, f
 
 def crossing_on_cut(model: Model, cfg: dict, band_name: str, hv: float) -> dict:
     """The true k_F (from the pocket centre), v_F, m*/m_e and kz of a band at E_F on a cut
-    through normal emission at photon energy hv."""
+    through normal emission at photon energy hv, and the f level the band sees (eps_f_eff).
+
+    k_F is the band's own crossing: the first E_F crossing along its branch whose state is
+    mostly this band's conduction character (other bands' crossings on the same branch
+    are skipped); NaN where the band does not cross E_F (a strong V can keep the heavy
+    branch on one side of E_F). eps_f_eff is ε_f plus the second-order shift from the
+    other bands, Σ_o V_o² / (ε_f − ε_o(k)), at the band's bend (ε_c(k) = ε_f): there the
+    hybridisation fit measures ε_f, and there the other bands are far (at k_F they need
+    not be)."""
     along, sign = inner_branch(model, band_name, cfg["azimuth"])
     ekin = momentum.kinetic_energy(hv, cfg["work_function"], 0.0)
     kmax = momentum.k_slit(ekin, 90.0)
@@ -186,20 +195,30 @@ def crossing_on_cut(model: Model, cfg: dict, band_name: str, hv: float) -> dict:
         return momentum.k_vector(ekin, theta, 0.0, cfg["azimuth"], cfg["inner_potential"])
 
     reach = kmax - abs(along) if sign > 0 else abs(along)
-    kf, vf, mass = fermi_crossing(model, path, (1e-4, min(reach, 1.2) - 1e-4))
-    if not np.isfinite(kf):
-        return {"k_F": kf, "v_F": vf, "m_star": mass, "kz": np.nan, "eps_f_eff": np.nan}
-    # The f level this band sees at E_F: the other bands, far away here, shift it by
-    # Σ_o V_o² / (0 − ε_o(k_F)) (second order); that is what a two-level fit recovers.
-    eps = model.band_energies(path(kf))
-    shift = sum(b.V**2 / -eps[b.name] for b in model.bands if b.name != band_name)
-    return {
-        "k_F": kf,
-        "v_F": vf,
-        "m_star": mass,
-        "kz": float(path(kf)[2]),
-        "eps_f_eff": model.eps_f + float(shift),
-    }
+    kf, vf, mass = fermi_crossing(model, path, (1e-4, min(reach, 1.2) - 1e-4), band_name)
+    out = {"k_F": kf, "v_F": vf, "m_star": mass}
+    out["kz"] = float(path(kf)[2]) if np.isfinite(kf) else np.nan
+    return out | {"eps_f_eff": seen_f_level(model, band_name, path, (1e-4, reach - 1e-4))}
+
+
+def seen_f_level(model: Model, band_name: str, path, q_range) -> float:
+    """ε_f + Σ_o V_o² / (ε_f − ε_o) at the first q in q_range where the bare band ε_c(path(q))
+    crosses ε_f (the bend of the hybridised band); NaN if it does not."""
+    qs = np.linspace(*q_range, 2000)
+    gap = model.band_energies(path(qs))[band_name] - model.eps_f
+    change = np.nonzero(np.diff(np.sign(gap)) != 0)[0]
+    if len(change) == 0:
+        return np.nan
+    i = change[0]
+    q = brentq(
+        lambda x: float(model.band_energies(path(x))[band_name] - model.eps_f),
+        qs[i],
+        qs[i + 1],
+        xtol=1e-12,
+    )
+    eps = model.band_energies(path(q))
+    others = (b for b in model.bands if b.name != band_name)
+    return model.eps_f + float(sum(b.V**2 / (model.eps_f - eps[b.name]) for b in others))
 
 
 def ground_truth(model: Model, crystal: dict, model_cfg: dict, cfg: dict) -> dict:
