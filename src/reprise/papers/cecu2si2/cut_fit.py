@@ -78,6 +78,9 @@ class CutModel:
         self.take = [(rows - phi * self.sub, 1 - phi), (rows + (1 - phi) * self.sub, phi)]
         self.e_sigma = resolution / FWHM_PER_SIGMA / (step / self.sub)
         self.f = fermi_dirac(self.fine, temperature)[:, None]
+        # the background terms (bg0, bg1, dark) do not depend on the fit's parameters
+        bg = np.broadcast_to(self.f, (len(self.fine), len(self.q2)))
+        self.background = self.resolved(np.stack([bg, self.fine[:, None] * bg, np.ones_like(bg)]))
 
     def shapes(self, p) -> np.ndarray:
         """The terms the linear parameters multiply (amp, bg0, bg1, dark), each resolved in
@@ -87,8 +90,11 @@ class CutModel:
         zc = w - (e0 + b * self.q2[None, :] + c4 * self.q2[None, :] ** 2) + 1j * (g0 + g2 * w**2)
         zf = w - eps_f + 1j * gamma_f
         a = -(1 / (zc - V**2 / zf) + w_f / (zf - V**2 / zc)).imag / np.pi
-        bg = np.broadcast_to(self.f, a.shape)
-        terms = np.stack([a * self.f, bg, w * bg, np.ones_like(a)])
+        return np.concatenate([self.resolved((a * self.f)[None]), self.background])
+
+    def resolved(self, terms: np.ndarray) -> np.ndarray:
+        """Terms on the fine energy grid (n, fine, samples) -> on the cut's pixels (n, rows,
+        samples): the energy resolution, each pixel's width, the calibration's resampling."""
         out = gaussian_filter1d(terms, self.e_sigma, axis=1, mode="nearest")
         if self.sub > 1:  # a pixel integrates over its width: a box of one energy step
             out = uniform_filter1d(out, self.sub + 1 - self.sub % 2, axis=1, mode="nearest")
