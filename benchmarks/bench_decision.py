@@ -52,6 +52,7 @@ class Counting(torch.nn.Module):
     def __init__(self, model, clock):
         super().__init__()
         self.model, self.clock, self.rows, self.secs = model, clock, 0, 0.0
+        self.train(model.training)  # foolbox reads the wrapper's mode (warns in train mode)
 
     def forward(self, x):
         t = self.clock()
