@@ -83,10 +83,9 @@ def centre_crop(data: bytes, name: str):
     import numpy as np
     from PIL import Image
 
-    try:
-        img = Image.open(io.BytesIO(data)).convert("RGB")
-    except Exception as e:  # any undecodable member is bad input
-        raise DataError(f"cannot decode image {name}: {e}") from None
+    from reprise.data.landmarks import decode
+
+    img = decode(data, name)  # RGB; an undecodable member is one DataError
     w, h = img.size
     scale = RESIZE / min(w, h)
     w, h = max(RESIZE, int(w * scale)), max(RESIZE, int(h * scale))  # as torchvision: floor
