@@ -25,7 +25,7 @@ def config_origins(workflow):
 # One clear message (key, value, what is allowed) before any job runs; then snakemake's own
 # schema validation fills the defaults.
 try:
-    CFG = reprise_claims.cached_validated_config(config, origins=config_origins(workflow))
+    CFG = reprise_claims.validated_config(config, origins=config_origins(workflow))
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}") from None
 validate(config, "../workflow/schemas/config.schema.yaml")

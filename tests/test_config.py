@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from reprise import config, papers
-from reprise.claims import cached_validated_config, validated_config
+from reprise.claims import validated_config
 from reprise.errors import ConfigError
 from reprise.yamlconf import deep_merge, load_yaml
 from tests.tiny_runs import train_params
@@ -101,33 +101,3 @@ def test_step_params_are_checked():
 def test_deep_merge_keeps_siblings():
     merged = deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 5}})
     assert merged == {"a": {"b": 5, "c": 2}}
-
-
-def test_the_cached_config_equals_a_fresh_validation_and_follows_every_file(project_copy):
-    """A no-op snakemake start reads the validated config from .snakemake/reprise: it must
-    equal a fresh validation, and any edit of a config or schema file (or the raw config)
-    must validate again, so a bad edit fails at once, every time."""
-    raw, cache = base(), project_copy / ".snakemake" / "reprise"
-    fresh = validated_config(raw, project_copy)
-    first = cached_validated_config(raw, project_copy, cache_dir=cache)
-    (stored,) = cache.glob("config-*.json")
-    again = cached_validated_config(raw, project_copy, cache_dir=cache)
-    assert fresh == first == again and list(cache.glob("config-*.json")) == [stored]
-    assert (
-        cached_validated_config({**raw, "scale": "paper"}, project_copy, cache_dir=cache).scale
-        == "paper"
-    )
-    paper = project_copy / "config" / "papers" / "rejection.yaml"
-    paper.write_text(paper.read_text().replace("epochs: 20", "epochs: -1", 1))
-    for _ in range(2):  # never cached, so it fails the second time too
-        with pytest.raises(ConfigError, match="epochs = -1"):
-            cached_validated_config(raw, project_copy, cache_dir=cache)
-    schema = project_copy / "workflow" / "schemas" / "core.schema.yaml"
-    paper.write_text(paper.read_text().replace("epochs: -1", "epochs: 20", 1))
-    schema.write_text(
-        schema.read_text().replace(
-            "bn: {type: string, enum: [eval, train]", "bn: {type: string, enum: [eval]", 1
-        )
-    )
-    with pytest.raises(ConfigError, match="bn"):
-        cached_validated_config(raw, project_copy, cache_dir=cache)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 from reprise import config, papers
@@ -46,48 +45,6 @@ def validated_config(
     (`origins`: where each paper's overrides came from, see `config.override_origins`)."""
     cfg = config.resolve(raw, papers.available(), project_dir, origins)
     check_claims(cfg)
-    return cfg
-
-
-def cached_validated_config(
-    raw: dict,
-    project_dir: str | Path = ".",
-    origins: dict[str, str] | None = None,
-    cache_dir: str | Path = ".snakemake/reprise",
-) -> Config:
-    """`validated_config`, kept in `cache_dir` under a digest of everything it reads: the
-    raw config and origins, the config and schema files, reprise's source and jsonschema's
-    version. Validating ten papers' configs is most of a no-op snakemake start's own work
-    (and a cluster job's, which re-reads the Snakefile); an unchanged config is valid still.
-    A bad config is never cached, so it fails the same way every time."""
-    import hashlib
-    import importlib.metadata
-
-    project_dir = Path(project_dir)
-    digest = hashlib.sha256(json.dumps([raw, origins], sort_keys=True, default=str).encode())
-    digest.update(importlib.metadata.version("jsonschema").encode())
-    paper_dir = project_dir / str((raw or {}).get("paper_config_dir", "config/papers"))
-    sources = [project_dir / "config", project_dir / config.SCHEMA_DIR, paper_dir]
-    files = {p for d in sources for p in d.rglob("*.yaml")}
-    files |= set(Path(__file__).parent.rglob("*.py"))
-    for p in sorted(files):
-        digest.update(str(p).encode() + b"\0" + p.read_bytes())
-    path = Path(cache_dir) / f"config-{digest.hexdigest()[:32]}.json"
-    try:
-        kept = json.loads(path.read_text())
-        return Config(main=kept["main"], papers=kept["papers"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    cfg = validated_config(raw, project_dir, origins)
-    text = json.dumps({"main": cfg.main, "papers": cfg.papers})
-    if json.loads(text) == {"main": cfg.main, "papers": cfg.papers}:  # JSON keeps it all
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        kept = sorted(path.parent.glob("config-*.json"), key=lambda p: p.stat().st_mtime_ns)
-        for old in kept[:-8]:  # the last few configs (smoke, paper, overrides) stay
-            old.unlink(missing_ok=True)
     return cfg
 
 
