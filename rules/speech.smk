@@ -15,6 +15,9 @@ rule speech_corpus:
     log:
         f"{DATA}/logs/speech-corpus-{SCALE}.log",
     threads: 2
+    # The zoo is the main job's longest work: build its corpus first, while both cores are
+    # free (a 2-thread job otherwise waits until every other job is done), then train it early.
+    priority: 100
     conda:
         CONDA_ENV
     shell:
@@ -36,6 +39,7 @@ rule speech_model:
     log:
         f"{RESULTS}/speech/logs/model-{{speech_model}}.log",
     threads: 1
+    priority: 50
     resources:
         **GPU_STEP,
     conda:
