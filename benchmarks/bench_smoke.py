@@ -2,6 +2,7 @@
 
     python benchmarks/bench_smoke.py               # a fresh copy of the project, from clean
     python benchmarks/bench_smoke.py --results results/smoke   # analyse an existing run only
+    python benchmarks/bench_smoke.py --keep /tmp/run   # keep the copy (to time no-ops later)
 
 From the step logs (each starts with a time stamp and ends with "done in W s (cpu C s)") it
 reports, per paper: its wall time (first step start to last step end), the CPU time of its
@@ -98,13 +99,16 @@ def snakemake(project: Path, *args: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="analyse this results/<scale> folder only")
+    parser.add_argument("--keep", type=Path, help="make the copy here (a new folder) and keep it")
     args = parser.parse_args()
     if args.results:
         print(table(steps(args.results)))
         return 0
+    if args.keep and args.keep.exists():
+        parser.error(f"--keep {args.keep}: exists; name a new folder")
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp) / "project"
-        project.mkdir()
+        project = args.keep or Path(tmp) / "project"
+        project.mkdir(parents=True)
         for name in COPY:
             src = ROOT / name
             if src.is_symlink():

@@ -3,6 +3,7 @@
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,27 @@ def test_librispeech_refuses_bad_archives(tmp_path):
     with pytest.raises(DataError, match="no subset"):
         librispeech.raw_file("dev-noisy")
     assert not (tmp_path / "ls").exists()
+
+
+def test_stored_fbanks_are_what_readers_would_compute(tiny, tmp_path):
+    df = corpus.load_manifest(tiny)
+    for p in df.audio_path:
+        x = corpus.read_audio(p)
+        assert features.fbank_path(p).is_file()
+        assert np.array_equal(features.fbank_of(p, x), features.fbank(x))
+    # a corpus without stored fbanks (LibriSpeech's) gets them computed
+    x = corpus.read_audio(df.audio_path[0])
+    assert np.array_equal(features.fbank_of(tmp_path / "other.flac", x), features.fbank(x))
+
+
+def test_a_damaged_stored_fbank_is_named(tiny, tmp_path):
+    src = corpus.load_manifest(tiny).audio_path[0]
+    audio = tmp_path / "a.flac"
+    audio.write_bytes(Path(src).read_bytes())
+    x = corpus.read_audio(audio)
+    np.save(features.fbank_path(audio), features.fbank(x)[:-1])  # one frame short
+    with pytest.raises(DataError, match=r"a\.fbank-.*expected a float32"):
+        features.fbank_of(audio, x)
+    features.fbank_path(audio).write_bytes(b"not numpy")
+    with pytest.raises(DataError, match="not a stored fbank"):
+        features.fbank_of(audio, x)

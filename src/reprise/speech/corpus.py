@@ -12,9 +12,10 @@ Domains
 
 Each utterance draws a voice (accent + variant), rate, pitch, a noise level (white noise at a
 random SNR), leading and trailing silence. Output: `<out>/audio/<id>.flac` (16 kHz, 16 bit,
-written with soundfile) and `<out>/manifest.parquet` with one row per utterance: id, split,
-domain, text, words, starts, ends (seconds), duration, speech_end, voice, rate, pitch, snr_db,
-path (relative to <out>). Splits are fixed by the generator's seed.
+written with soundfile), its fbank beside it (`features.fbank_path`: computed once here, read
+by every training and decoding job), and `<out>/manifest.parquet` with one row per utterance:
+id, split, domain, text, words, starts, ends (seconds), duration, speech_end, voice, rate,
+pitch, snr_db, path (relative to <out>). Splits are fixed by the generator's seed.
 """
 
 from __future__ import annotations
@@ -252,6 +253,7 @@ def _synth_jobs(jobs: list[tuple], out: str, seed: int, cfg: SynthConfig) -> lis
     the corpus does not depend on how the jobs are shared among workers."""
     import soundfile as sf
 
+    from reprise.speech.features import cache_fbank
     from reprise.speech.tts import voices
 
     synth, pool, rows = WordSynth(), voices(), []
@@ -264,6 +266,8 @@ def _synth_jobs(jobs: list[tuple], out: str, seed: int, cfg: SynthConfig) -> lis
         audio, meta = synthesise(text, rng, synth, cfg, pool[rng.integers(len(pool))])
         path = f"audio/{uid}.flac"
         sf.write(Path(out) / path, audio, SAMPLE_RATE, subtype="PCM_16")
+        # the fbank of the audio as stored (16-bit), the one every reader would compute
+        cache_fbank(Path(out) / path, read_audio(Path(out) / path))
         rows.append(
             dict(
                 id=uid, split=split, domain=domain, text=" ".join(meta["words"]), path=path, **meta

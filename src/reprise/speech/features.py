@@ -2,15 +2,27 @@
 global mean/variance normalisation estimated on train, and SpecAugment for training.
 
 Frames are 25 ms windows every 10 ms (`FRAME_SHIFT`), no dither, so features are a pure
-function of the audio. Samples are scaled to the int16 range, Kaldi's convention.
+function of the audio. Samples are scaled to the int16 range, Kaldi's convention. The corpus
+job stores each utterance's fbank beside its audio (`cache_fbank`), so the zoo's training
+and decoding jobs read them instead of computing them again (`fbank_of`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
+
+from reprise.errors import DataError
 
 FRAME_SHIFT = 0.01  # seconds
 NUM_BINS = 80
+# What `fbank` computes; a stored fbank is named after it, so changing it ignores old ones.
+FBANK_SPEC = {"kind": "kaldi-native-fbank", "bins": NUM_BINS, "shift_ms": 10, "window_ms": 25,
+              "dither": 0.0, "snip_edges": False, "high_freq": -400, "scale": 32768.0}  # fmt: skip
+FBANK_TAG = hashlib.sha256(json.dumps(FBANK_SPEC, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def fbank(samples: np.ndarray, sample_rate: int = 16000, num_bins: int = NUM_BINS) -> np.ndarray:
@@ -30,6 +42,37 @@ def fbank(samples: np.ndarray, sample_rate: int = 16000, num_bins: int = NUM_BIN
     if n == 0:
         return np.zeros((0, num_bins), np.float32)
     return np.stack([fb.get_frame(i) for i in range(n)]).astype(np.float32)
+
+
+def fbank_path(audio_path: str | Path) -> Path:
+    """Where the corpus stores the fbank of `audio_path`: <id>.fbank-<FBANK_TAG>.npy."""
+    audio_path = Path(audio_path)
+    return audio_path.with_name(f"{audio_path.stem}.fbank-{FBANK_TAG}.npy")
+
+
+def cache_fbank(audio_path: str | Path, samples: np.ndarray) -> None:
+    """Store the fbank of the audio as written (`samples` as read back from the file)."""
+    np.save(fbank_path(audio_path), fbank(samples))
+
+
+def fbank_of(audio_path: str | Path, samples: np.ndarray) -> np.ndarray:
+    """The fbank of the file's audio `samples`: the stored one when the corpus wrote it
+    (checked against the audio's frame count), computed otherwise (e.g. LibriSpeech)."""
+    path = fbank_path(audio_path)
+    if not path.exists():
+        return fbank(samples)
+    hop = int(FRAME_SHIFT * 16000)
+    frames = (len(samples) + hop // 2) // hop  # Kaldi's count without snip_edges
+    try:
+        fb = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path} is not a stored fbank ({e}); rebuild the speech corpus") from None
+    if fb.dtype != np.float32 or fb.shape != (frames, NUM_BINS):
+        raise DataError(
+            f"{path}: expected a float32 ({frames}, {NUM_BINS}) fbank for its audio, got "
+            f"{fb.dtype} {fb.shape}; rebuild the speech corpus"
+        )
+    return fb
 
 
 def frame_energy_db(samples: np.ndarray, sample_rate: int = 16000) -> np.ndarray:

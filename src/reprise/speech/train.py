@@ -124,7 +124,7 @@ def examples(df, tok: Tokenizer, cmvn: F.CMVN | None, cfg: dict, raw: dict | Non
         audio = corpus_mod.read_audio(row.audio_path)
         fb = raw.get(row.id) if raw is not None else None
         if fb is None:
-            fb = F.fbank(audio)
+            fb = F.fbank_of(row.audio_path, audio)
             if raw is not None:
                 raw[row.id] = fb
         ids = tok.encode(row.text)
@@ -508,7 +508,7 @@ def force_align(bundle, manifest):
     for i, row in df.iterrows():
         if len(row["ends"]):
             continue
-        fb = m.cmvn(F.fbank(corpus_mod.read_audio(row["audio_path"])))
+        fb = m.cmvn(F.fbank_of(row["audio_path"], corpus_mod.read_audio(row["audio_path"])))
         x = torch.from_numpy(fb)[None]
         pieces = [m.tok.encode(w) for w in row["words"]]
         if m.tok.sp is None:  # characters: a space token between words
