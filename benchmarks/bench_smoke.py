@@ -7,7 +7,9 @@
 From the step logs (each starts with a time stamp and ends with "done in W s (cpu C s)") it
 reports, per paper: its wall time (first step start to last step end), the CPU time of its
 steps, the number of steps, and each step's share of the paper's CPU time; then the main
-job's total wall time and the median of three no-op `snakemake` runs. Numbers from a shared
+job's total wall time, its critical path (the longest chain of dependent steps, from
+`snakemake --detailed-summary`: the wall time no number of cores could beat) and the
+median of three no-op `snakemake` runs. Numbers from a shared
 machine are noisy: quote them with the load (`uptime`).
 """
 
@@ -55,6 +57,7 @@ def steps(results: Path) -> list[dict]:
                         "start": starts[0],
                         "end": end,
                         "wall": float(m.group(3)),
+                        "log": str(log),
                         "cpu": float(m.group(4)),
                     }
                 )
@@ -80,6 +83,39 @@ def table(rows: list[dict]) -> str:
         shares = ", ".join(f"{s} {100 * c / cpu:.0f}%" for s, c in top) if cpu else ""
         out.append(f"| {paper} | {wall:.0f} | {cpu:.0f} | {len(rs)} | {shares} |")
     return "\n".join(out)
+
+
+def _key(log: str) -> str:
+    """A step's name from its log's path: paper/logs/step.log -> paper/step."""
+    parts = Path(log).parts
+    return f"{parts[-3]}/{Path(parts[-1]).stem}"
+
+
+def critical_path(rows: list[dict], summary: str) -> tuple[float, list[str]]:
+    """The longest chain of dependent steps (by their wall times) and its steps, from the
+    tab-separated `snakemake --detailed-summary` (output, date, rule, log, inputs, ...)."""
+    lines = [ln.split("\t") for ln in summary.splitlines()]
+    head = lines[0]
+    col = {name: head.index(name) for name in ("output_file", "log-file(s)", "input-file(s)")}
+    wall = {_key(r["log"]): r["wall"] for r in rows}
+    job_of, inputs = {}, defaultdict(set)  # output -> its job (its log); job -> inputs
+    for ln in lines[1:]:
+        logs = [x for x in ln[col["log-file(s)"]].split(",") if x and x != "-"]
+        if not logs:
+            continue
+        job = _key(logs[0])
+        job_of[ln[col["output_file"]]] = job
+        inputs[job] |= {x for x in ln[col["input-file(s)"]].split(",") if x and x != "-"}
+    memo: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(job: str) -> tuple[float, list[str]]:
+        if job not in memo:
+            before = [longest(job_of[i]) for i in inputs[job] if i in job_of]
+            best = max(before, default=(0.0, []))
+            memo[job] = (best[0] + wall.get(job, 0.0), [*best[1], job])
+        return memo[job]
+
+    return max((longest(j) for j in inputs), default=(0.0, []))
 
 
 def snakemake(project: Path, *args: str) -> float:
@@ -119,8 +155,15 @@ def main() -> int:
                 shutil.copy2(src, project / name)
         total = snakemake(project)
         noop = statistics.median(snakemake(project) for _ in range(3))
-        print(table(steps(project / "results" / "smoke")))
+        rows = steps(project / "results" / "smoke")
+        summary = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--detailed-summary"],
+            cwd=project, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        length, chain = critical_path(rows, summary)
+        print(table(rows))
         print(f"\nmain job from clean: {total:.0f} s wall")
+        print(f"critical path: {length:.0f} s of steps ({' -> '.join(chain)})")
         print(f"no-op snakemake: {noop:.2f} s (median of 3)")
         print(f"load when done: {os.getloadavg()[0]:.1f}")
     return 0
