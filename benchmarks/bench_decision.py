@@ -23,7 +23,8 @@ three libraries use it) to channels_last.
 Measured (docs/autoda.md has the tables): 20 images, 1 thread, a loaded 2-core CPU:
 reprise 30,000-46,000 queries/s, 2.7-3.8x ART (11,300-13,600), 1.7-2.5x foolbox batched,
 9.5-14x foolbox per image; reprise spends 86-90% of its time in the model, ART 57%, which
-bounds the ratio to ART at 3.0-4.4x. 100 images: 5.2x ART.
+bounds the ratio to ART at 3.0-4.4x. 100 images, idle: 4.4x ART in the default layout, 5.1x
+with `--channels-last` (bound 5.7x).
 
 Two library quirks (foolbox 3.3.4, ART 1.20.1) explain differences in median L2:
 - foolbox batched normalises the gradient estimates by the norm over the whole batch, so
