@@ -1,6 +1,8 @@
 """Runtime: threads reach torch, seeds make runs repeatable, the device falls back to CPU."""
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -49,6 +51,18 @@ def test_allocated_gpu_without_cuda_is_reported(monkeypatch, caplog):
     rt = Runtime().setup()
     assert rt.device.type == "cpu"
     assert "GPU 0 was allocated (CUDA_VISIBLE_DEVICES) but torch has no CUDA" in caplog.text
+
+
+def test_subnormal_floats_are_flushed_in_every_torch_thread():
+    """Subnormals are slow on x86; setup flushes them to zero, also in the worker threads
+    (a fresh process: the flag is per thread and would leak into this test session)."""
+    code = (
+        "import torch; from reprise.runtime import Runtime; Runtime(threads=2).setup(); "
+        "x = torch.full((1 << 22,), 1e-30) * 1e-10; print(int((x != 0).sum()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"  # 1e-40 is subnormal in fp32: without the flag, kept
 
 
 def test_cpu_runs_use_deterministic_kernels():
