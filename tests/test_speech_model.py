@@ -96,3 +96,32 @@ def test_logits_shape_and_predictor_step_agree():
             assert (out - full[:, u]).abs().max() < 1e-5
             out, st = m.predictor.step(y[:, u], st)
     assert logits.shape == (2, 15, 6, 12) and t_enc.tolist() == [15, 15]
+
+
+def test_joiner_lattice_equals_the_padded_logits_inside_each_grid():
+    """Joiner.lattice (one utterance at a time, as training uses it) gives the loss and the
+    gradients of loss.lattice on the padded logits, including Ar-RNNT's masks."""
+    from reprise.speech.loss import lattice, lattice_loss, rnnt_loss
+
+    torch.manual_seed(3)
+    m = model().train()
+    t_len, u_len = torch.tensor([9, 4, 7]), torch.tensor([3, 5, 0])
+    enc = torch.randn(3, 9, 32, requires_grad=True)
+    y = torch.randint(1, 12, (3, 5))
+    ends = torch.tensor([[1, 4, 8, 8, 8], [0, 1, 2, 3, 3], [0, 0, 0, 0, 0]])
+    pred = m.predictor(y)
+    blank, emit = m.joiner.lattice(enc, pred, y, t_len, u_len)
+    ref_blank, ref_emit = lattice(m.joiner(enc, pred), y)
+    for i, (t, u) in enumerate(zip(t_len, u_len, strict=True)):
+        assert torch.allclose(blank[i, :t, : u + 1], ref_blank[i, :t, : u + 1], atol=1e-6)
+        assert torch.allclose(emit[i, :t, :u], ref_emit[i, :t, :u], atol=1e-6)
+    for buffers in (None, (1.0, 2.0)):
+        kw = dict(ends=ends, buffers=buffers, reduction="sum")
+        got = lattice_loss(*m.joiner.lattice(enc, pred, y, t_len, u_len), t_len, u_len, **kw)
+        ref = rnnt_loss(m.joiner(enc, pred), y, t_len, u_len, **kw)
+        params = [enc, *m.joiner.parameters()]
+        g_got = torch.autograd.grad(got, params, retain_graph=True)
+        g_ref = torch.autograd.grad(ref, params, retain_graph=True)
+        assert torch.allclose(got, ref, rtol=1e-6)
+        for a, b in zip(g_got, g_ref, strict=True):
+            assert torch.allclose(a, b, atol=1e-5)

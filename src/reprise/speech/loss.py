@@ -68,10 +68,23 @@ def rnnt_loss(
     "sum", or per-utterance "none") of -log P(y|x); an utterance with no allowed alignment
     gets about 1e30, so check `torch.isfinite` is not enough: see `has_path`."""
     blank_lp, emit_lp = lattice(logits, targets, blank)
+    return lattice_loss(blank_lp, emit_lp, t_len, u_len, ends, buffers, reduction)
+
+
+def lattice_loss(
+    blank_lp,
+    emit_lp,
+    t_len,
+    u_len,
+    ends=None,
+    buffers: tuple[float, float] | None = None,
+    reduction: str = "mean",
+):
+    """`rnnt_loss` from the lattice's log probabilities (see `lattice`, Joiner.lattice)."""
     if buffers is not None:
         if ends is None:
             raise ValueError("Ar-RNNT needs each token's end frame (ends)")
-        blank_ok, emit_ok = ar_masks(ends, u_len, logits.shape[1], *buffers)
+        blank_ok, emit_ok = ar_masks(ends, u_len, blank_lp.shape[1], *buffers)
         blank_lp = blank_lp.masked_fill(~blank_ok, NEG)
         emit_lp = emit_lp.masked_fill(~emit_ok, NEG)
     nll = -forward_score(blank_lp, emit_lp, t_len, u_len)

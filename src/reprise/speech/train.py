@@ -33,7 +33,7 @@ from reprise.errors import CheckpointError, ConfigError
 from reprise.speech import corpus as corpus_mod
 from reprise.speech import features as F
 from reprise.speech.emformer import EmformerConfig
-from reprise.speech.loss import rnnt_loss
+from reprise.speech.loss import lattice_loss
 from reprise.speech.tokens import CHARS, EOS, Tokenizer, token_end_times, words_with_times
 from reprise.speech.transducer import Transducer, TransducerConfig
 
@@ -201,14 +201,14 @@ def batch_loss(
         ctc = ctc / len(batch)
         if ctc_only:
             return ctc
-    logits = model.joiner(enc, model.predictor(y))
+    blank_lp, emit_lp = model.joiner.lattice(enc, model.predictor(y), y, t_enc, u)
     buffers = None
     if tr["loss"] == "ar_rnnt":
         b = tr["buffers"].get(dom)
         if b is None:
             raise ConfigError(f"train.buffers: Ar-RNNT needs [b_l, b_r] for domain {dom!r}")
         buffers = (float(b[0]), float(b[1]))
-    loss = rnnt_loss(logits, y, t_enc, u, ends=ends, buffers=buffers)
+    loss = lattice_loss(blank_lp, emit_lp, t_enc, u, ends=ends, buffers=buffers)
     return loss + tr["ctc_weight"] * ctc if tr["ctc_weight"] else loss
 
 
