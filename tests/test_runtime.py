@@ -65,6 +65,29 @@ def test_subnormal_floats_are_flushed_in_every_torch_thread():
     assert out.stdout.strip() == "0"  # 1e-40 is subnormal in fp32: without the flag, kept
 
 
+def test_end_process_keeps_what_a_normal_exit_does(tmp_path):
+    """The fast exit still joins worker threads, runs exit handlers and flushes logs and
+    standard streams, and exits with the given code."""
+    code = f"""
+import atexit, concurrent.futures, logging, pathlib, sys, time
+from reprise.runtime import end_process
+d = pathlib.Path({str(tmp_path)!r})
+logging.basicConfig(filename=d / "log.txt", level=logging.INFO)
+logging.getLogger("x").info("logged")
+atexit.register(lambda: (d / "atexit.txt").write_text("ran"))
+pool = concurrent.futures.ThreadPoolExecutor(1)  # never shut down: joined at exit
+pool.submit(lambda: (time.sleep(0.3), (d / "thread.txt").write_text("done")))
+sys.stdout.write("unflushed")
+end_process(3)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 3, out.stderr
+    assert out.stdout == "unflushed"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert (tmp_path / "thread.txt").read_text() == "done"
+    assert "logged" in (tmp_path / "log.txt").read_text()
+
+
 def test_cpu_runs_use_deterministic_kernels():
     before = torch.are_deterministic_algorithms_enabled()
     try:

@@ -1,3 +1,3 @@
-from reprise.cli import main
+from reprise.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -260,6 +260,13 @@ def _flat(bound: dict) -> list[Path]:
     return [p for v in bound.values() for p in (v if isinstance(v, list) else [v])]
 
 
+def entry() -> None:
+    """The `reprise` command (and `python -m reprise`): `main`, then a fast exit."""
+    from reprise.runtime import end_process
+
+    end_process(main())
+
+
 def main(argv: list[str] | None = None) -> int:
     from reprise.runtime import configure_logging
 

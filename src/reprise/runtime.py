@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import random
 import sys
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from reprise.resume import Resume
 
@@ -40,6 +43,26 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:
             set_flag(True, warn_only=True)
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit a command-line process with `code`, skipping the interpreter's teardown.
+
+    With torch loaded, freeing every module and libtorch's static registrations at exit
+    takes 0.3-0.7 s, paid by each of the main job's ~130 step processes (~2 s of start and
+    stop each). Everything a normal exit does for the program still happens first: worker
+    threads are joined (as at interpreter shutdown), exit handlers run (temporary files,
+    child processes), log handlers and standard streams are flushed. Outputs are already
+    closed: steps write them atomically."""
+    shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize runs first
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or broken pipe
+            stream.flush()
+    os._exit(code)
 
 
 def set_threads(threads: int) -> None:

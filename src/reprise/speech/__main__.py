@@ -125,4 +125,6 @@ def train_model(args) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from reprise.runtime import end_process
+
+    end_process(main())
