@@ -52,13 +52,12 @@ def end_process(code: int) -> NoReturn:
     takes 0.3-0.7 s, paid by each of the main job's ~130 step processes (~2 s of start and
     stop each). Everything a normal exit does for the program still happens first: worker
     threads are joined (as at interpreter shutdown), exit handlers run (temporary files,
-    child processes), log handlers and standard streams are flushed. Outputs are already
+    child processes, log handlers), standard streams are flushed. Outputs are already
     closed: steps write them atomically."""
     shutdown = getattr(threading, "_shutdown", None)  # what Py_Finalize runs first
     if shutdown is not None:
         shutdown()
-    atexit._run_exitfuncs()
-    logging.shutdown()
+    atexit._run_exitfuncs()  # logging registered its shutdown (flushing handlers) here
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed or broken pipe
             stream.flush()
