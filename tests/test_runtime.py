@@ -69,11 +69,13 @@ def test_end_process_keeps_what_a_normal_exit_does(tmp_path):
     """The fast exit still joins worker threads, runs exit handlers and flushes logs and
     standard streams, and exits with the given code."""
     code = f"""
-import atexit, concurrent.futures, logging, pathlib, sys, time
+import atexit, concurrent.futures, logging, logging.handlers, pathlib, sys, time
 from reprise.runtime import end_process
 d = pathlib.Path({str(tmp_path)!r})
-logging.basicConfig(filename=d / "log.txt", level=logging.INFO)
-logging.getLogger("x").info("logged")
+# a buffering handler: the record reaches the file only when logging shuts down
+buffered = logging.handlers.MemoryHandler(100, target=logging.FileHandler(d / "log.txt"))
+logging.getLogger("x").addHandler(buffered)
+logging.getLogger("x").warning("logged")
 atexit.register(lambda: (d / "atexit.txt").write_text("ran"))
 pool = concurrent.futures.ThreadPoolExecutor(1)  # never shut down: joined at exit
 pool.submit(lambda: (time.sleep(0.3), (d / "thread.txt").write_text("done")))
