@@ -8,7 +8,8 @@ From the step logs (each starts with a time stamp and ends with "done in W s (cp
 reports, per paper: its wall time (first step start to last step end), the CPU time of its
 steps, the number of steps, and each step's share of the paper's CPU time; then the main
 job's total wall time, its critical path (the longest chain of dependent steps, from
-`snakemake --detailed-summary`: the wall time no number of cores could beat) and the
+`snakemake --detailed-summary`: the wall time no number of cores could beat; data jobs log
+no step timing and count 0 s, and are named) and the
 median of three no-op `snakemake` runs. Numbers from a shared
 machine are noisy: quote them with the load (`uptime`).
 """
@@ -163,7 +164,10 @@ def main() -> int:
         length, chain = critical_path(rows, summary)
         print(table(rows))
         print(f"\nmain job from clean: {total:.0f} s wall")
+        untimed = [j for j in chain if j not in {_key(r["log"]) for r in rows}]
         print(f"critical path: {length:.0f} s of steps ({' -> '.join(chain)})")
+        if untimed:  # data jobs log no "done in" line: their time is not in the sum
+            print(f"  not counted (no step timing in their logs): {', '.join(untimed)}")
         print(f"no-op snakemake: {noop:.2f} s (median of 3)")
         print(f"load when done: {os.getloadavg()[0]:.1f}")
     return 0
