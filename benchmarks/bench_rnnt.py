@@ -1,14 +1,14 @@
-"""Speed of reprise's RNN-T loss (anti-diagonal forward recursion) against a straightforward
-per-cell loop (a benchmark, never a test).
+"""Speed of reprise's RNN-T loss (anti-diagonal forward and backward recursions) against a
+straightforward per-cell loop (a benchmark, never a test).
 
     python benchmarks/bench_rnnt.py [--batch 4 --frames 60 --tokens 20 --vocab 30] [--threads 1]
     python benchmarks/bench_rnnt.py --paper       # B=32, T=500, U=100, V=1000 (GPU)
 
-Both compute log P(y|x) from the same log-softmaxed lattice and backpropagate through autograd;
-the time is forward + backward of the recursion (the log-softmax is shared and timed apart).
-The loop is a Python double loop over cells, per utterance: at paper sizes it runs on
-`--loop-batch` utterances and is scaled linearly to the batch (said in the output).
-Medians over `--rounds`, alternating the two.
+Both compute log P(y|x) from the same log-softmaxed lattice and backpropagate: reprise's loss
+by its backward recursion, the loop through autograd. The time is forward + backward of the
+recursion (the log-softmax is shared and timed apart). The loop is a Python double loop over
+cells, per utterance: at paper sizes it runs on `--loop-batch` utterances and is scaled
+linearly to the batch (said in the output). Medians over `--rounds`, alternating the two.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
     v, lo = statistics.median(vec), statistics.median(loop)
     print(f"device {dev}, threads {a.threads}; B={a.batch} T={a.frames} U={a.tokens} V={a.vocab}")
     print(f"log-softmax + gather (shared): {statistics.median(soft) * 1e3:.1f} ms")
-    print(f"anti-diagonal recursion, fwd+bwd: {v * 1e3:.1f} ms per batch")
+    print(f"anti-diagonal recursions, fwd+bwd: {v * 1e3:.1f} ms per batch")
     scaled = f" (measured on {nb} utterance(s), scaled x{a.batch / nb:g})" if nb != a.batch else ""
     print(f"per-cell loop, fwd+bwd: {lo * 1e3:.1f} ms per batch{scaled}")
     print(f"speed-up: {lo / v:.1f}x")

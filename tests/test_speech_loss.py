@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from reprise.speech.loss import (
+    NEG,
     ar_masks,
     forward_score,
     forward_score_loop,
@@ -107,6 +108,37 @@ def test_gradcheck(buffers):
     logits.requires_grad_(True)
     f = lambda x: rnnt_loss(x, y, tl, ul, ends=ends, buffers=buffers, reduction="sum")  # noqa: E731
     assert torch.autograd.gradcheck(f, (logits,), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gradient_equals_autograd_of_the_cell_loop(seed):
+    """The backward recursion's gradient against autograd through the per-cell reference, at
+    sizes, lengths and Ar-RNNT windows drawn at random (padding cells get exactly zero; an
+    utterance without an allowed path gets finite gradients, left out of the comparison)."""
+    g = torch.Generator().manual_seed(100 + seed)
+    t, u = int(torch.randint(3, 9, (1,), generator=g)), int(torch.randint(2, 6, (1,), generator=g))
+    b = 3
+    logits = torch.randn(b, t, u + 1, 5, dtype=torch.float64, generator=g)
+    y = torch.randint(1, 5, (b, u), generator=g)
+    # utterance 0 fills the grid, the others are padded in both directions
+    tl, ul = torch.randint(1, t, (b,), generator=g), torch.randint(1, u, (b,), generator=g)
+    tl[0], ul[0] = t, u
+    ends = torch.sort(torch.randint(0, t, (b, u), generator=g), dim=1).values
+    blank, emit = lattice(logits, y)
+    if seed % 2:  # Ar-RNNT: masked transitions, and no path at all in some utterances
+        blank_ok, emit_ok = ar_masks(ends, ul, t, 1.0, 1.0)
+        blank, emit = blank.masked_fill(~blank_ok, NEG), emit.masked_fill(~emit_ok, NEG)
+        emit[2] = NEG  # utterance 2 has no allowed path
+    grads = []
+    for score in (forward_score, forward_score_loop):
+        bl, em = blank.clone().requires_grad_(True), emit.clone().requires_grad_(True)
+        ok = score(bl, em, tl, ul) > NEG / 2  # utterances with at least one allowed path
+        (score(bl, em, tl, ul) * ok).sum().backward()
+        grads.append((bl.grad, em.grad))
+    assert bool(ok[2]) != bool(seed % 2)
+    for got, want in zip(grads[0], grads[1], strict=True):
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, want, atol=1e-12, rtol=1e-9)
 
 
 def test_padding_does_not_leak():

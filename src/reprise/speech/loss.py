@@ -5,7 +5,8 @@ cell (t, u) a blank moves to (t+1, u), emitting y_{u+1} moves to (t, u+1), and t
 with a blank out of (T-1, U). The forward variables obey
     alpha(t, u) = logaddexp(alpha(t-1, u) + blank(t-1, u), alpha(t, u-1) + emit(t, u-1)),
 so every cell on an anti-diagonal t + u = n depends only on diagonal n-1: the recursion runs
-T + U - 1 vector steps instead of T x U scalar ones. Gradients come from autograd.
+T + U - 1 vector steps instead of T x U scalar ones. Gradients come from the backward
+variables beta, by the same recursion run from the end (not autograd through the loop).
 
 Ar-RNNT (Mahadeokar et al., 2021) removes the transitions far from each token's ground-truth
 end frame e_u (u = 1..U): emitting y_u is allowed only for t in [e_u - b_l, e_u + b_r], and a
@@ -66,7 +67,7 @@ def rnnt_loss(
 
     logits (B, T, U+1, V); targets (B, U) long; t_len, u_len (B,). Returns the mean (or
     "sum", or per-utterance "none") of -log P(y|x); an utterance with no allowed alignment
-    gets about 1e30, so check `torch.isfinite` is not enough: see `has_path`."""
+    gets a finite loss of 1e30 or more (NEG-sized), so `torch.isfinite` does not detect it."""
     blank_lp, emit_lp = lattice(logits, targets, blank)
     return lattice_loss(blank_lp, emit_lp, t_len, u_len, ends, buffers, reduction)
 
@@ -104,24 +105,100 @@ def _skew(x: torch.Tensor, n_diag: int, fill: float) -> torch.Tensor:
     return g.masked_fill(~ok[None], fill)
 
 
-def forward_score(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
-    """log P(y|x) per utterance by the anti-diagonal forward recursion."""
+def _diagonals(blank_lp, emit_lp, n_diag: int):
+    """The lattice skewed onto anti-diagonals: blank_d[:, n, u] = blank(n - u, u), emit_d
+    likewise with a NEG column for u = U (no emission out of the last row)."""
     b, t, u1 = blank_lp.shape
-    n_diag = t + u1 - 1
-    blank_d = _skew(blank_lp, n_diag, NEG)  # blank_d[n, u] = blank(n-u, u)
-    emit_d = _skew(emit_lp, n_diag, NEG)  # emit_d[n, u] = emit(n-u, u)
-    neg = blank_lp.new_full((b, 1), NEG)
-    alpha = torch.cat([blank_lp.new_zeros((b, 1)), blank_lp.new_full((b, u1 - 1), NEG)], dim=1)
-    diags = [alpha]
+    emit_full = torch.cat([emit_lp, emit_lp.new_full((b, t, 1), NEG)], dim=2)
+    return _skew(blank_lp, n_diag, NEG), _skew(emit_full, n_diag, NEG)
+
+
+def _alpha(blank_d, emit_d):
+    """Forward variables on every anti-diagonal: (B, N, U+1), alpha(0, 0) = 0. Each diagonal is
+    written in place into one buffer whose column 0 stays NEG (the cell left of u = 0), so a
+    step is three tensor operations."""
+    b, n_diag, u1 = blank_d.shape
+    buf = blank_d.new_full((b, n_diag, u1 + 1), NEG)
+    buf[:, 0, 1] = 0.0
+    emit_in = torch.cat([blank_d.new_full((b, n_diag, 1), NEG), emit_d[..., :-1]], dim=2)
     for n in range(1, n_diag):
-        from_left = alpha + blank_d[:, n - 1]  # (t-1, u) -> (t, u)
-        from_below = torch.cat([neg, alpha[:, :-1] + emit_d[:, n - 1]], dim=1)  # (t, u-1)
-        alpha = torch.logaddexp(from_left, from_below)
-        diags.append(alpha)
-    alphas = torch.stack(diags, dim=1)  # (B, N, U+1)
-    bi = torch.arange(b, device=blank_lp.device)
-    last = alphas[bi, t_len - 1 + u_len, u_len]
-    return last + blank_lp[bi, t_len - 1, u_len]
+        prev = buf[:, n - 1]
+        # (t-1, u) -> (t, u) by a blank; (t, u-1) -> (t, u) by an emission
+        torch.logaddexp(
+            prev[:, 1:] + blank_d[:, n - 1], prev[:, :-1] + emit_in[:, n - 1], out=buf[:, n, 1:]
+        )
+    return buf[..., 1:]
+
+
+def _beta(blank_d, emit_d, t_len, u_len):
+    """Backward variables on every anti-diagonal: beta(t, u) = log P(the rest of y and the
+    final blank | at (t, u)), at least NEG; NEG outside each utterance's grid. The final blank
+    leads to the cell (t_len, u_len), whose beta is 0."""
+    b, n_diag, u1 = blank_d.shape
+    u = torch.arange(u1, device=blank_d.device)
+    n = torch.arange(n_diag, device=blank_d.device)[:, None]
+    inside = (u[None] <= u_len[:, None, None]) & (n - u < t_len[:, None, None])  # (B, N, U+1)
+    blank_in = blank_d.masked_fill(~inside, NEG)
+    emit_in = emit_d.masked_fill(~inside, NEG)
+    exit_cell = (n - u == t_len[:, None, None]) & (u[None] == u_len[:, None, None])
+    floor = torch.zeros_like(blank_d).masked_fill(~exit_cell, NEG)
+    buf = blank_d.new_full((b, n_diag, u1 + 1), NEG)  # column U+1 stays NEG: no row above U
+    buf[:, -1, :-1] = floor[:, -1]
+    for k in range(n_diag - 2, -1, -1):
+        nxt = buf[:, k + 1]
+        # (t, u) -> (t+1, u) by a blank, (t, u) -> (t, u+1) by an emission: both on diagonal k+1
+        step = torch.logaddexp(blank_in[:, k] + nxt[:, :-1], emit_in[:, k] + nxt[:, 1:])
+        torch.maximum(step, floor[:, k], out=buf[:, k, :-1])
+    return buf[..., :-1]
+
+
+def _unskew(d: torch.Tensor, t: int) -> torch.Tensor:
+    """(B, N, W) diagonals -> (B, T, W) grid: out[:, t, u] = d[:, t + u, u]."""
+    b, _, w = d.shape
+    idx = torch.arange(t, device=d.device)[:, None] + torch.arange(w, device=d.device)[None]
+    return d.gather(1, idx[None].expand(b, -1, -1))
+
+
+class _ForwardBackward(torch.autograd.Function):
+    """log P(y|x) with its gradient from the forward and backward variables: the derivative
+    with respect to a transition's log probability is the posterior probability that an
+    alignment takes it, exp(alpha + transition + beta(next cell) - log P). One backward
+    recursion instead of autograd through T + U steps of small tensors."""
+
+    @staticmethod
+    def forward(ctx, blank_lp, emit_lp, t_len, u_len):
+        b, t, u1 = blank_lp.shape
+        # one diagonal more than the grid's: the backward recursion starts at the cell after
+        # the final blank, (t_len, u_len), on diagonal t_len + u_len <= T + U
+        blank_d, emit_d = _diagonals(blank_lp, emit_lp, t + u1)
+        alphas = _alpha(blank_d, emit_d)
+        bi = torch.arange(b, device=blank_lp.device)
+        score = alphas[bi, t_len - 1 + u_len, u_len] + blank_lp[bi, t_len - 1, u_len]
+        ctx.save_for_backward(blank_lp, emit_lp, t_len, u_len, alphas, blank_d, emit_d, score)
+        return score
+
+    @staticmethod
+    def backward(ctx, grad):
+        blank_lp, emit_lp, t_len, u_len, alphas, blank_d, emit_d, score = ctx.saved_tensors
+        b, t, _ = blank_lp.shape
+        # only cells inside each grid start a transition (padding cells can have a finite alpha)
+        tt = torch.arange(t, device=t_len.device)[None, :, None]
+        uu = torch.arange(blank_lp.shape[2], device=t_len.device)[None, None]
+        inside = (tt < t_len[:, None, None]) & (uu <= u_len[:, None, None])
+        alpha = (_unskew(alphas, t) - score[:, None, None]).masked_fill(~inside, NEG)
+        beta = _unskew(_beta(blank_d, emit_d, t_len, u_len), t + 1)
+        g = grad[:, None, None]
+        # a posterior is at most 1: the clamp only bites at rounding error, or in an utterance
+        # with no allowed path (Ar-RNNT), whose NEG-sized terms would overflow exp
+        d_blank = torch.exp((alpha + blank_lp + beta[:, 1:]).clamp(max=0)) * g  # into (t+1, u)
+        d_emit = torch.exp((alpha[..., :-1] + emit_lp + beta[:, :-1, 1:]).clamp(max=0)) * g
+        return d_blank, d_emit, None, None
+
+
+def forward_score(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
+    """log P(y|x) per utterance by the anti-diagonal forward recursion; its gradient by the
+    backward recursion (see _ForwardBackward)."""
+    return _ForwardBackward.apply(blank_lp, emit_lp, t_len, u_len)
 
 
 def forward_score_loop(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
