@@ -132,24 +132,27 @@ def _alpha(blank_d, emit_d):
 
 def _beta(blank_d, emit_d, t_len, u_len):
     """Backward variables on every anti-diagonal: beta(t, u) = log P(the rest of y and the
-    final blank | at (t, u)), at least NEG; NEG outside each utterance's grid. The final blank
-    leads to the cell (t_len, u_len), whose beta is 0."""
+    final blank | at (t, u)), at least NEG; emissions outside each utterance's grid must be
+    NEG (see _ForwardBackward.backward). The final blank leads to the cell (t_len, u_len),
+    whose beta is 0."""
     b, n_diag, u1 = blank_d.shape
-    u = torch.arange(u1, device=blank_d.device)
-    n = torch.arange(n_diag, device=blank_d.device)[:, None]
-    inside = (u[None] <= u_len[:, None, None]) & (n - u < t_len[:, None, None])  # (B, N, U+1)
-    blank_in = blank_d.masked_fill(~inside, NEG)
-    emit_in = emit_d.masked_fill(~inside, NEG)
-    exit_cell = (n - u == t_len[:, None, None]) & (u[None] == u_len[:, None, None])
-    floor = torch.zeros_like(blank_d).masked_fill(~exit_cell, NEG)
+    floor = torch.full_like(blank_d, NEG)
+    floor[torch.arange(b, device=blank_d.device), t_len + u_len, u_len] = 0.0
     buf = blank_d.new_full((b, n_diag, u1 + 1), NEG)  # column U+1 stays NEG: no row above U
     buf[:, -1, :-1] = floor[:, -1]
     for k in range(n_diag - 2, -1, -1):
         nxt = buf[:, k + 1]
         # (t, u) -> (t+1, u) by a blank, (t, u) -> (t, u+1) by an emission: both on diagonal k+1
-        step = torch.logaddexp(blank_in[:, k] + nxt[:, :-1], emit_in[:, k] + nxt[:, 1:])
+        step = torch.logaddexp(blank_d[:, k] + nxt[:, :-1], emit_d[:, k] + nxt[:, 1:])
         torch.maximum(step, floor[:, k], out=buf[:, k, :-1])
     return buf[..., :-1]
+
+
+def _grid(t_len, u_len, t: int, u1: int) -> torch.Tensor:
+    """(B, T, U+1): the cells inside each utterance's (t_len, u_len + 1) grid."""
+    tt = torch.arange(t, device=t_len.device)[None, :, None]
+    uu = torch.arange(u1, device=t_len.device)[None, None]
+    return (tt < t_len[:, None, None]) & (uu <= u_len[:, None, None])
 
 
 def _unskew(d: torch.Tensor, t: int) -> torch.Tensor:
@@ -170,23 +173,23 @@ class _ForwardBackward(torch.autograd.Function):
         b, t, u1 = blank_lp.shape
         # one diagonal more than the grid's: the backward recursion starts at the cell after
         # the final blank, (t_len, u_len), on diagonal t_len + u_len <= T + U
-        blank_d, emit_d = _diagonals(blank_lp, emit_lp, t + u1)
-        alphas = _alpha(blank_d, emit_d)
+        alphas = _alpha(*_diagonals(blank_lp, emit_lp, t + u1))
         bi = torch.arange(b, device=blank_lp.device)
         score = alphas[bi, t_len - 1 + u_len, u_len] + blank_lp[bi, t_len - 1, u_len]
-        ctx.save_for_backward(blank_lp, emit_lp, t_len, u_len, alphas, blank_d, emit_d, score)
+        ctx.save_for_backward(blank_lp, emit_lp, t_len, u_len, alphas, score)
         return score
 
     @staticmethod
     def backward(ctx, grad):
-        blank_lp, emit_lp, t_len, u_len, alphas, blank_d, emit_d, score = ctx.saved_tensors
-        b, t, _ = blank_lp.shape
-        # only cells inside each grid start a transition (padding cells can have a finite alpha)
-        tt = torch.arange(t, device=t_len.device)[None, :, None]
-        uu = torch.arange(blank_lp.shape[2], device=t_len.device)[None, None]
-        inside = (tt < t_len[:, None, None]) & (uu <= u_len[:, None, None])
+        blank_lp, emit_lp, t_len, u_len, alphas, score = ctx.saved_tensors
+        b, t, u1 = blank_lp.shape
+        # only cells inside each grid take part: padding cells can have a finite alpha, and
+        # an emission from padding (t_len, u_len - 1) would reach the final cell; blanks from
+        # padding never do, so masking the emissions keeps beta at NEG outside every grid
+        inside = _grid(t_len, u_len, t, u1)
         alpha = (_unskew(alphas, t) - score[:, None, None]).masked_fill(~inside, NEG)
-        beta = _unskew(_beta(blank_d, emit_d, t_len, u_len), t + 1)
+        emit_in = emit_lp.masked_fill(~inside[..., :-1], NEG)
+        beta = _unskew(_beta(*_diagonals(blank_lp, emit_in, t + u1), t_len, u_len), t + 1)
         g = grad[:, None, None]
         # a posterior is at most 1: the clamp only bites at rounding error, or in an utterance
         # with no allowed path (Ar-RNNT), whose NEG-sized terms would overflow exp
