@@ -9,9 +9,8 @@ reports, per paper: its wall time (first step start to last step end), the CPU t
 steps, the number of steps, and each step's share of the paper's CPU time; then the main
 job's total wall time, its critical path (the longest chain of dependent steps, from
 `snakemake --detailed-summary`: the wall time no number of cores could beat; data jobs log
-no step timing and count 0 s, and are named) and the
-median of three no-op `snakemake` runs. Numbers from a shared
-machine are noisy: quote them with the load (`uptime`).
+no step timing and count 0 s, and are named) and the median of three no-op `snakemake` runs.
+Numbers from a shared machine are noisy: quote them with the load (`uptime`).
 """
 
 from __future__ import annotations
@@ -164,7 +163,8 @@ def main() -> int:
         length, chain = critical_path(rows, summary)
         print(table(rows))
         print(f"\nmain job from clean: {total:.0f} s wall")
-        untimed = [j for j in chain if j not in {_key(r["log"]) for r in rows}]
+        timed = {_key(r["log"]) for r in rows}
+        untimed = [j for j in chain if j not in timed]
         print(f"critical path: {length:.0f} s of steps ({' -> '.join(chain)})")
         if untimed:  # data jobs log no "done in" line: their time is not in the sum
             print(f"  not counted (no step timing in their logs): {', '.join(untimed)}")
