@@ -12,7 +12,7 @@ Model (one file per part)
     joiner        joint network
     transducer    time reduction + domain indicator + the three parts
 Training and inference
-    loss          RNN-T and alignment-restricted RNN-T (anti-diagonal forward recursion)
+    loss          RNN-T and alignment-restricted RNN-T (anti-diagonal forward and backward)
     decode        greedy streaming and beam search; </s> and VAD endpointers
     metrics       WER, RTF, emission delay, endpoint latency, first-token latency, UPL, FLOPs
     train         train / load / decode / evaluate: the API papers call
