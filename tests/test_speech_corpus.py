@@ -60,9 +60,12 @@ def test_a_word_does_not_depend_on_what_was_said_before():
 
     engine = Espeak.get()
     first = engine.synth("seven", "en-us+m1", 175, 50)
+    utterance = engine.synth_words(["turn", "off", "seven"], "en+f5", 160, 40)
     for w in ["alpha", "bravo", "charlie", "open the door"]:
         engine.synth(w, "en-gb-x-rp+f2", 190, 60)
     assert np.array_equal(engine.synth("seven", "en-us+m1", 175, 50), first)
+    again = engine.synth_words(["turn", "off", "seven"], "en+f5", 160, 40)
+    assert all(np.array_equal(a, b) for a, b in zip(utterance, again, strict=True))
     with pytest.raises(DataError, match="voice"):
         engine.synth("seven", "xx-nowhere", 175, 50)
 

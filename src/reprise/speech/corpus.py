@@ -177,7 +177,8 @@ def _trim(x: np.ndarray, rel: float = 0.02, frame: int = 160) -> np.ndarray:
 
 
 class WordSynth:
-    """Cached word-by-word synthesis at 16 kHz, float32 in [-1, 1]."""
+    """Word-by-word synthesis at 16 kHz, float32 in [-1, 1]: an utterance's words in one call
+    (one espeak-ng child, `Espeak.synth_words`), each resampled and trimmed to its voice."""
 
     def __init__(self):
         from scipy.signal import firwin
@@ -190,20 +191,18 @@ class WordSynth:
         # resample_poly's own anti-aliasing filter, designed once instead of once per call
         half = 10 * max(self.up, self.down)
         self.fir = firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
-        self.cache: dict[tuple, np.ndarray] = {}
 
-    def word(self, word: str, voice: str, rate: int, pitch: int) -> np.ndarray:
+    def words(self, words: list[str], voice: str, rate: int, pitch: int) -> list[np.ndarray]:
         from scipy.signal import resample_poly
 
-        key = (word, voice, rate, pitch)
-        if key not in self.cache:
-            raw = self.engine.synth(word, voice, rate, pitch).astype(np.float32) / 32768.0
-            x = resample_poly(raw, self.up, self.down, window=self.fir).astype(np.float32)
-            x = _trim(x)
+        out = []
+        for w, raw in zip(words, self.engine.synth_words(words, voice, rate, pitch), strict=True):
+            x = resample_poly(raw.astype(np.float32) / 32768.0, self.up, self.down, window=self.fir)
+            x = _trim(x.astype(np.float32))
             if len(x) == 0:
-                raise DataError(f"espeak-ng produced no audio for {word!r} ({voice})")
-            self.cache[key] = x
-        return self.cache[key]
+                raise DataError(f"espeak-ng produced no audio for {w!r} ({voice})")
+            out.append(x)
+        return out
 
 
 def synthesise(
@@ -217,12 +216,11 @@ def synthesise(
     pos = len(pieces[0])
     starts, ends = [], []
     words = text.split()
-    for i, w in enumerate(words):
+    for i, x in enumerate(synth.words(words, voice, rate, pitch)):
         if i:
             gap = np.zeros(int(u(cfg.pause) * SAMPLE_RATE), np.float32)
             pieces.append(gap)
             pos += len(gap)
-        x = synth.word(w, voice, rate, pitch)
         starts.append(pos / SAMPLE_RATE)
         pieces.append(x)
         pos += len(x)

@@ -6,9 +6,12 @@ keeps global state, so one process holds one engine (`Espeak.get()`).
 
 That state also carries from one synthesis to the next: the same word comes out tens of
 samples longer or shorter depending on what the process said before (measured; not reset by
-espeak_ng_SetRandSeed, the voice, or Terminate + Initialize). So every synthesis runs in a
-forked child of the freshly initialised engine, and a word's audio depends only on its own
-arguments, whatever order or worker it was asked in (about 3 ms a word).
+espeak_ng_SetRandSeed, the voice, or Terminate + Initialize). So every call runs in a forked
+child of the freshly initialised engine: `synth_words` speaks a sequence of words (one
+utterance) in one child, and their audio depends only on that sequence and the voice
+settings, whatever order or worker it was asked in. One child an utterance rather than a word:
+the fork and exit of a process that has imported scipy and pandas cost ~5-8 ms, a word's
+synthesis ~0.5 ms (measured on the smoke corpus: 8.4 ms a word forked per word).
 """
 
 from __future__ import annotations
@@ -111,17 +114,29 @@ class Espeak:
         self.lib.espeak_ng_SetRandSeed(0)
 
     def synth(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
-        """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples,
-        synthesised in a forked child so that nothing said before changes them."""
+        """`text` spoken by `voice` at `rate` words/min and `pitch` (0-100): int16 samples."""
+        return self.synth_words([text], voice, rate, pitch)[0]
+
+    def synth_words(
+        self, words: list[str], voice: str, rate: int = 175, pitch: int = 50
+    ) -> list[np.ndarray]:
+        """Each of `words` spoken on its own, in turn, by one forked child of the freshly
+        initialised engine (so nothing said before this call changes them): int16 samples."""
+        if not words:
+            return []
         with self._lock:
             read, write = os.pipe()
             pid = os.fork()
             if pid == 0:  # child: synthesise, send status byte + samples, exit without cleanup
                 os.close(read)
-                self._seed()
                 code = 0
                 try:
-                    payload = b"\x00" + self._synth_here(text, voice, rate, pitch).tobytes()
+                    parts = []
+                    for w in words:
+                        self._seed()
+                        parts.append(self._synth_here(w, voice, rate, pitch))
+                    sizes = np.array([len(x) for x in parts], dtype=np.int64)
+                    payload = b"\x00" + sizes.tobytes() + b"".join(x.tobytes() for x in parts)
                 except DataError as e:
                     payload = b"\x01" + str(e).encode()
                 with os.fdopen(write, "wb") as f:
@@ -135,10 +150,13 @@ class Espeak:
                 payload = f.read()
             _, status = os.waitpid(pid, 0)
         if not payload or os.waitstatus_to_exitcode(status) != 0:
-            raise DataError(f"espeak-ng crashed synthesising {text!r} ({voice})")
+            raise DataError(f"espeak-ng crashed synthesising {' '.join(words)!r} ({voice})")
         if payload[:1] == b"\x01":
             raise DataError(payload[1:].decode())
-        return np.frombuffer(payload[1:], dtype=np.int16).copy()
+        head = 1 + 8 * len(words)
+        sizes = np.frombuffer(payload[1:head], dtype=np.int64)
+        samples = np.frombuffer(payload[head:], dtype=np.int16)
+        return [x.copy() for x in np.split(samples, np.cumsum(sizes)[:-1])]
 
 
 def voices() -> list[str]:
