@@ -98,6 +98,14 @@ def test_logits_shape_and_predictor_step_agree():
     assert logits.shape == (2, 15, 6, 12) and t_enc.tolist() == [15, 15]
 
 
+def assert_same_loss_and_gradients(got, ref, params):
+    g_got = torch.autograd.grad(got, params, retain_graph=True)
+    g_ref = torch.autograd.grad(ref, params, retain_graph=True)
+    assert torch.allclose(got, ref, rtol=1e-6)
+    for a, b in zip(g_got, g_ref, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_joiner_lattice_equals_the_padded_logits_inside_each_grid():
     """Joiner.lattice (one utterance at a time, as training uses it) gives the loss and the
     gradients of loss.lattice on the padded logits, including Ar-RNNT's masks."""
@@ -119,9 +127,31 @@ def test_joiner_lattice_equals_the_padded_logits_inside_each_grid():
         kw = dict(ends=ends, buffers=buffers, reduction="sum")
         got = lattice_loss(*m.joiner.lattice(enc, pred, y, t_len, u_len), t_len, u_len, **kw)
         ref = rnnt_loss(m.joiner(enc, pred), y, t_len, u_len, **kw)
-        params = [enc, *m.joiner.parameters()]
-        g_got = torch.autograd.grad(got, params, retain_graph=True)
-        g_ref = torch.autograd.grad(ref, params, retain_graph=True)
-        assert torch.allclose(got, ref, rtol=1e-6)
-        for a, b in zip(g_got, g_ref, strict=True):
-            assert torch.allclose(a, b, atol=1e-5)
+        assert_same_loss_and_gradients(got, ref, [enc, *m.joiner.parameters()])
+
+
+def test_ar_rnnt_band_gives_the_dense_loss_and_gradients():
+    """Joiner.lattice on Ar-RNNT's cells only (loss.ar_cells) gives the loss and gradients of
+    the whole lattice: the loss reads nothing outside the band. Tight buffers, random sizes."""
+    from reprise.speech.loss import ar_cells, lattice_loss
+
+    gen = torch.Generator().manual_seed(5)
+    m = model().train()
+    for trial in range(4):
+        b = 3
+        t_len = torch.randint(3, 12, (b,), generator=gen)
+        u_len = torch.randint(0, 6, (b,), generator=gen)
+        enc = torch.randn(b, int(t_len.max()), 32, generator=gen, requires_grad=True)
+        y = torch.randint(1, 12, (b, 6), generator=gen)
+        # token end frames: sorted, inside each utterance
+        ends = torch.sort(torch.rand(b, 6, generator=gen) * t_len[:, None], dim=1)[0].long()
+        pred = m.predictor(y)
+        buffers = (float(trial % 2), 1.0 + trial)
+        cells = ar_cells(ends, u_len, enc.shape[1], *buffers)
+        assert cells.sum() < cells.numel()  # the band leaves cells out
+        kw = dict(ends=ends, buffers=buffers, reduction="sum")
+        band = lattice_loss(
+            *m.joiner.lattice(enc, pred, y, t_len, u_len, cells=cells), t_len, u_len, **kw
+        )
+        dense = lattice_loss(*m.joiner.lattice(enc, pred, y, t_len, u_len), t_len, u_len, **kw)
+        assert_same_loss_and_gradients(band, dense, [enc, *m.joiner.parameters()])

@@ -53,6 +53,13 @@ def ar_masks(ends: torch.Tensor, u_len: torch.Tensor, t_max: int, b_l: float, b_
     return blank_ok, emit_ok
 
 
+def ar_cells(ends: torch.Tensor, u_len: torch.Tensor, t_max: int, b_l: float, b_r: float):
+    """(B, T, U+1): the cells whose blank or emission Ar-RNNT allows (see ar_masks); the
+    loss reads nothing else, so the joint network need compute nothing else."""
+    blank_ok, emit_ok = ar_masks(ends, u_len, t_max, b_l, b_r)
+    return blank_ok | torch.nn.functional.pad(emit_ok, (0, 1))
+
+
 def rnnt_loss(
     logits,
     targets,

@@ -33,7 +33,7 @@ from reprise.errors import CheckpointError, ConfigError
 from reprise.speech import corpus as corpus_mod
 from reprise.speech import features as F
 from reprise.speech.emformer import EmformerConfig
-from reprise.speech.loss import lattice_loss
+from reprise.speech.loss import ar_cells, lattice_loss
 from reprise.speech.tokens import CHARS, EOS, Tokenizer, token_end_times, words_with_times
 from reprise.speech.transducer import Transducer, TransducerConfig
 
@@ -201,13 +201,14 @@ def batch_loss(
         ctc = ctc / len(batch)
         if ctc_only:
             return ctc
-    blank_lp, emit_lp = model.joiner.lattice(enc, model.predictor(y), y, t_enc, u)
-    buffers = None
+    buffers, cells = None, None
     if tr["loss"] == "ar_rnnt":
         b = tr["buffers"].get(dom)
         if b is None:
             raise ConfigError(f"train.buffers: Ar-RNNT needs [b_l, b_r] for domain {dom!r}")
         buffers = (float(b[0]), float(b[1]))
+        cells = ar_cells(ends, u, enc.shape[1], *buffers)
+    blank_lp, emit_lp = model.joiner.lattice(enc, model.predictor(y), y, t_enc, u, cells=cells)
     loss = lattice_loss(blank_lp, emit_lp, t_enc, u, ends=ends, buffers=buffers)
     return loss + tr["ctc_weight"] * ctc if tr["ctc_weight"] else loss
 
@@ -239,7 +240,10 @@ def train(
         e.feats = torch.from_numpy(cmvn(raw[e.id]))
     mcfg = model_config(cfg, tok.size)
     model = Transducer(mcfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], weight_decay=tr["weight_decay"])
+    # fused: one kernel per parameter instead of a dozen small ops (4% of a smoke epoch)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=tr["lr"], weight_decay=tr["weight_decay"], fused=True
+    )
     steps_per_epoch = len(_batches(exs, tr["batch_size"], torch.Generator().manual_seed(0)))
     total = max(1, tr["epochs"] * steps_per_epoch)
     warm = min(tr["warmup"], total // 4)
