@@ -184,9 +184,12 @@ def test_stored_fbanks_are_what_readers_would_compute(tiny, tmp_path):
         x = corpus.read_audio(p)
         assert features.fbank_path(p).is_file()
         assert np.array_equal(features.fbank_of(p, x), features.fbank(x))
+        assert np.array_equal(features.fbank_of(p), features.fbank(x))  # audio not passed
     # a corpus without stored fbanks (LibriSpeech's) gets them computed
     x = corpus.read_audio(df.audio_path[0])
     assert np.array_equal(features.fbank_of(tmp_path / "other.flac", x), features.fbank(x))
+    (tmp_path / "copy.flac").write_bytes(Path(df.audio_path[0]).read_bytes())
+    assert np.array_equal(features.fbank_of(tmp_path / "copy.flac"), features.fbank(x))
 
 
 def test_a_damaged_stored_fbank_is_named(tiny, tmp_path):
@@ -195,8 +198,9 @@ def test_a_damaged_stored_fbank_is_named(tiny, tmp_path):
     audio.write_bytes(Path(src).read_bytes())
     x = corpus.read_audio(audio)
     np.save(features.fbank_path(audio), features.fbank(x)[:-1])  # one frame short
-    with pytest.raises(DataError, match=r"a\.fbank-.*expected a float32"):
-        features.fbank_of(audio, x)
+    for samples in (x, None):  # the frame count from the samples, or from the file
+        with pytest.raises(DataError, match=r"a\.fbank-.*expected a float32"):
+            features.fbank_of(audio, samples)
     features.fbank_path(audio).write_bytes(b"not numpy")
     with pytest.raises(DataError, match="not a stored fbank"):
         features.fbank_of(audio, x)

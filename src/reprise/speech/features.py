@@ -55,14 +55,22 @@ def cache_fbank(audio_path: str | Path, samples: np.ndarray) -> None:
     np.save(fbank_path(audio_path), fbank(samples))
 
 
-def fbank_of(audio_path: str | Path, samples: np.ndarray) -> np.ndarray:
-    """The fbank of the file's audio `samples`: the stored one when the corpus wrote it
-    (checked against the audio's frame count), computed otherwise (e.g. LibriSpeech)."""
+def fbank_of(audio_path: str | Path, samples: np.ndarray | None = None) -> np.ndarray:
+    """The fbank of the file's audio (`samples`, or read from the file when needed): the
+    stored one when the corpus wrote it (checked against the audio's frame count), computed
+    otherwise (e.g. LibriSpeech)."""
+    import soundfile as sf
+
     path = fbank_path(audio_path)
     if not path.exists():
+        if samples is None:
+            from reprise.speech.corpus import read_audio
+
+            samples = read_audio(audio_path)
         return fbank(samples)
+    n = len(samples) if samples is not None else sf.info(str(audio_path)).frames
     hop = int(FRAME_SHIFT * 16000)
-    frames = (len(samples) + hop // 2) // hop  # Kaldi's count without snip_edges
+    frames = (n + hop // 2) // hop  # Kaldi's count without snip_edges
     try:
         fb = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:

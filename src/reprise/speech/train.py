@@ -105,7 +105,7 @@ class Example:
     starts: list
     word_ends: list
     duration: float
-    energy: np.ndarray  # per-10-ms-frame energy, dB (VAD endpointer)
+    energy: np.ndarray | None  # per-10-ms-frame energy, dB (VAD endpointer; None: not read)
     audio_path: str = ""
 
 
@@ -116,12 +116,16 @@ def model_config(cfg: dict, vocab: int) -> TransducerConfig:
     return TransducerConfig(vocab=vocab, domains=domains, encoder=enc, **m)
 
 
-def examples(df, tok: Tokenizer, cmvn: F.CMVN | None, cfg: dict, raw: dict | None = None):
-    """Features and targets of every manifest row (raw fbanks cached in `raw` by id)."""
+def examples(
+    df, tok: Tokenizer, cmvn: F.CMVN | None, cfg: dict, raw: dict | None = None, energy=True
+):
+    """Features and targets of every manifest row (raw fbanks cached in `raw` by id); the
+    audio's frame energy too (the VAD endpointer's input) unless `energy` is False, which
+    spares training reading the audio when the corpus stored its fbanks."""
     shift = 0.01 * cfg["model"]["reduction"]
     out = []
     for row in df.itertuples():
-        audio = corpus_mod.read_audio(row.audio_path)
+        audio = corpus_mod.read_audio(row.audio_path) if energy else None
         fb = raw.get(row.id) if raw is not None else None
         if fb is None:
             fb = F.fbank_of(row.audio_path, audio)
@@ -148,7 +152,7 @@ def examples(df, tok: Tokenizer, cmvn: F.CMVN | None, cfg: dict, raw: dict | Non
                 starts=[float(x) for x in row.starts],
                 word_ends=[float(x) for x in row.ends],
                 duration=float(row.duration),
-                energy=F.frame_energy_db(audio),
+                energy=F.frame_energy_db(audio) if energy else None,
                 audio_path=row.audio_path,
             )
         )
@@ -234,7 +238,7 @@ def train(
     torch.manual_seed(tr["seed"])
     tok = Tokenizer.train(df["text"].tolist(), cfg["tokens"]["kind"], cfg["tokens"]["vocab_size"])
     raw: dict = {}
-    exs = examples(df, tok, None, cfg, raw)
+    exs = examples(df, tok, None, cfg, raw, energy=False)
     cmvn = F.CMVN.fit([raw[e.id] for e in exs])
     for e in exs:
         e.feats = torch.from_numpy(cmvn(raw[e.id]))
@@ -512,7 +516,7 @@ def force_align(bundle, manifest):
     for i, row in df.iterrows():
         if len(row["ends"]):
             continue
-        fb = m.cmvn(F.fbank_of(row["audio_path"], corpus_mod.read_audio(row["audio_path"])))
+        fb = m.cmvn(F.fbank_of(row["audio_path"]))
         x = torch.from_numpy(fb)[None]
         pieces = [m.tok.encode(w) for w in row["words"]]
         if m.tok.sp is None:  # characters: a space token between words
