@@ -3,6 +3,7 @@
     python benchmarks/bench_smoke.py               # a fresh copy of the project, from clean
     python benchmarks/bench_smoke.py --results results/smoke   # analyse an existing run only
     python benchmarks/bench_smoke.py --keep /tmp/run   # keep the copy (to time no-ops later)
+    python benchmarks/bench_smoke.py --no-step-server  # each step a process of its own
 
 From the step logs (each starts with a time stamp and ends with "done in W s (cpu C s)") it
 reports, per paper: its wall time (first step start to last step end), the CPU time of its
@@ -136,6 +137,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="analyse this results/<scale> folder only")
     parser.add_argument("--keep", type=Path, help="make the copy here (a new folder) and keep it")
+    parser.add_argument(
+        "--no-step-server",
+        action="store_true",
+        help="every step in a process of its own (snakemake --no-hooks): what the server saves",
+    )
     args = parser.parse_args()
     if args.results:
         print(table(steps(args.results)))
@@ -153,7 +159,7 @@ def main() -> int:
                 shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, project / name)
-        total = snakemake(project)
+        total = snakemake(project, *(["--no-hooks"] if args.no_step_server else []))
         noop = statistics.median(snakemake(project) for _ in range(3))
         rows = steps(project / "results" / "smoke")
         summary = subprocess.run(

@@ -6,6 +6,7 @@
     reprise data     list
     reprise <paper>  <step> --params JSON --input NAME=PATH ... --output NAME=PATH ...
                      [--threads N] [--seed N] [--device auto|cpu|cuda]
+    reprise serve    --socket PATH [--idle SECONDS]   (the warm step server of local runs)
 
 Bad input stops with one line `reprise: error: ...` and exit status 2.
 """
@@ -111,6 +112,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from reprise import stepserver
+
+    stepserver.serve(args.socket, args.idle)
+    return 0
+
+
 def cmd_data(args) -> int:
     from reprise import data
 
@@ -155,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", action="append", help="prepare only this split (repeatable)")
     p.add_argument("--file", help="fetch only this official file")
     p.set_defaults(func=cmd_data)
+    p = sub.add_parser("serve", help="run steps as forks of one warm process (local runs)")
+    p.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    p.add_argument("--idle", type=float, default=300.0, help="exit after this many idle seconds")
+    p.set_defaults(func=cmd_serve)
     for slug in papers.available():
         sub.add_parser(slug, help=f"run a step of the {slug} paper", add_help=False)
     return parser
@@ -261,10 +273,18 @@ def _flat(bound: dict) -> list[Path]:
 
 
 def entry() -> None:
-    """The `reprise` command (and `python -m reprise`): `main`, then a fast exit."""
+    """The `reprise` command (and `python -m reprise`): `main`, then a fast exit. A command
+    runs in the warm step server when one is running (reprise.stepserver)."""
     from reprise.runtime import end_process
 
-    end_process(main())
+    argv = sys.argv[1:]
+    if argv and argv[0] != "serve":
+        from reprise.stepserver import run_remote
+
+        code = run_remote(__name__, argv)
+        if code is not None:
+            end_process(code)
+    end_process(main(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,5 +126,7 @@ def train_model(args) -> None:
 
 if __name__ == "__main__":
     from reprise.runtime import end_process
+    from reprise.stepserver import run_remote
 
-    end_process(main())
+    code = run_remote(__spec__.name, sys.argv[1:])  # in the warm step server, if one runs
+    end_process(main() if code is None else code)
