@@ -142,6 +142,15 @@ def test_a_slurm_job_does_not_use_the_server(server, monkeypatch):
     assert stepserver.run_remote("reprise.cli", ["validate"]) == 0, _served(server[0])
 
 
+def test_a_command_of_another_python_environment_runs_itself(server, monkeypatch):
+    """With `--sdm conda` a rule's command runs in its own environment, not the server's."""
+    srv, path = server
+    monkeypatch.setenv(stepserver.ENV, path)
+    monkeypatch.setattr(sys, "prefix", "/another/environment")
+    assert stepserver.run_remote("reprise.cli", ["validate"]) is None
+    assert srv.proc.poll() is None  # and the server goes on
+
+
 def test_an_idle_server_exits_and_removes_its_socket(tmp_path):
     path = tmp_path / "s.sock"
     done = reprise(["serve", "--socket", str(path), "--idle", "0"])

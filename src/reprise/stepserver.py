@@ -11,8 +11,9 @@ relay its exit status.
 The command stays the job's process, so Snakemake sees it as before: a signal it gets is
 passed to the step's process group, and if the command dies (SIGKILL) the server kills the
 step. Without a reachable server (tests, a server still importing, inside a SLURM job, whose
-step must run in its own allocation) the command runs the step itself. The socket lives in a
-private (0700) directory: only its owner can start steps through it.
+step must run in its own allocation), or from another Python environment than the server's
+(a rule's conda environment under `--sdm conda`), the command runs the step itself. The
+socket lives in a private (0700) directory: only its owner can start steps through it.
 """
 
 from __future__ import annotations
@@ -60,12 +61,20 @@ def run_remote(program: str, argv: list[str]) -> int | None:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         request = json.dumps(
-            {"program": program, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+            {
+                "program": program,
+                "argv": argv,
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "prefix": sys.prefix,  # a rule in another environment (--sdm conda) runs here
+            }
         )
         data = _HEADER.pack(len(request.encode())) + request.encode()
         sent = socket.send_fds(sock, [data], [0, 1, 2])
         sock.sendall(data[sent:])
         pid = _reply(replies, "pid")
+        if pid is None:  # the server runs another Python environment
+            return None
 
         def forward(signum, _frame):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -80,8 +89,10 @@ def run_remote(program: str, argv: list[str]) -> int | None:
     return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
 
 
-def _reply(replies, kind: str) -> int:
+def _reply(replies, kind: str) -> int | None:
     line = replies.readline().split()
+    if kind == "pid" and line == ["refused"]:
+        return None
     if len(line) != 2 or line[0] != kind:
         raise RuntimeError(f"the step server ({os.environ[ENV]}) ended before the step did")
     return int(line[1])
@@ -138,12 +149,14 @@ def serve(path: str, idle: float = 300.0) -> None:
                 if key.fileobj is listener:
                     conn, _ = listener.accept()
                     keep = [listener, wake_r, wake_w, *steps.values()]
+                    pid = None
                     with contextlib.suppress(OSError, ValueError):  # a command that gave up
                         pid = _start(conn, keep, sel)
-                        steps[pid] = conn
-                        sel.register(conn, selectors.EVENT_READ, pid)
+                    if pid is None:
+                        conn.close()
                         continue
-                    conn.close()
+                    steps[pid] = conn
+                    sel.register(conn, selectors.EVENT_READ, pid)
                 elif key.fileobj is wake_r:
                     with contextlib.suppress(BlockingIOError):
                         wake_r.recv(4096)
@@ -191,8 +204,9 @@ def _reaped():
         yield pid, os.waitstatus_to_exitcode(status)
 
 
-def _start(conn: socket.socket, keep: list, sel) -> int:
-    """Read one request (its streams come as file descriptors) and fork its step."""
+def _start(conn: socket.socket, keep: list, sel) -> int | None:
+    """Read one request (its streams come as file descriptors) and fork its step; None when
+    the command runs in another Python environment than this server's (it then runs itself)."""
     conn.settimeout(10.0)
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
     try:
@@ -206,6 +220,9 @@ def _start(conn: socket.socket, keep: list, sel) -> int:
                 raise ValueError("the request ended early")
             body += chunk
         request = json.loads(body)
+        if request.get("prefix") != sys.prefix:
+            conn.sendall(b"refused\n")
+            return None
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         pid = os.fork()
