@@ -151,8 +151,12 @@ def test_a_command_of_another_python_environment_runs_itself(server, monkeypatch
     assert srv.proc.poll() is None  # and the server goes on
 
 
-def test_an_idle_server_exits_and_removes_its_socket(tmp_path):
-    path = tmp_path / "s.sock"
-    done = reprise(["serve", "--socket", str(path), "--idle", "0"])
+@pytest.mark.parametrize("own_dir", [False, True])
+def test_an_idle_server_exits_and_removes_its_socket(tmp_path, own_dir):
+    path = tmp_path / "server" / "s.sock"
+    path.parent.mkdir()
+    done = reprise(
+        ["serve", "--socket", str(path), "--idle", "0", *(["--own-dir"] if own_dir else [])]
+    )
     assert done.returncode == 0, done.stderr
-    assert not path.exists()
+    assert not path.exists() and path.parent.exists() != own_dir

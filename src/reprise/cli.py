@@ -6,7 +6,7 @@
     reprise data     list
     reprise <paper>  <step> --params JSON --input NAME=PATH ... --output NAME=PATH ...
                      [--threads N] [--seed N] [--device auto|cpu|cuda]
-    reprise serve    --socket PATH [--idle SECONDS]   (the warm step server of local runs)
+    reprise serve    --socket PATH [--idle S] [--own-dir]   (local runs' warm step server)
 
 Bad input stops with one line `reprise: error: ...` and exit status 2.
 """
@@ -115,7 +115,7 @@ def cmd_report(args) -> int:
 def cmd_serve(args) -> int:
     from reprise import stepserver
 
-    stepserver.serve(args.socket, args.idle)
+    stepserver.serve(args.socket, args.idle, args.own_dir)
     return 0
 
 
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run steps as forks of one warm process (local runs)")
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")
     p.add_argument("--idle", type=float, default=300.0, help="exit after this many idle seconds")
+    p.add_argument(
+        "--own-dir", action="store_true", help="remove the socket's folder at exit (made for it)"
+    )
     p.set_defaults(func=cmd_serve)
     for slug in papers.available():
         sub.add_parser(slug, help=f"run a step of the {slug} paper", add_help=False)

@@ -116,9 +116,11 @@ def warm() -> None:
     import reprise.speech.train  # noqa: F401
 
 
-def serve(path: str, idle: float = 300.0) -> None:
+def serve(path: str, idle: float = 300.0, own_dir: bool = False) -> None:
     """Answer step requests on `path` until SIGTERM, or until no step has run for `idle`
-    seconds, or the process that started the server has gone and no step is running."""
+    seconds, or the process that started the server has gone and no step is running. With
+    `own_dir` the socket's directory was made for this server and goes with it (a snakemake
+    killed outright leaves nothing behind in /tmp)."""
     warm()
     parent = os.getppid()
     stop = False
@@ -183,6 +185,8 @@ def serve(path: str, idle: float = 300.0) -> None:
         for pid in steps:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+        if own_dir:
+            shutil.rmtree(Path(path).parent, ignore_errors=True)
 
 
 def _alive(conn: socket.socket) -> bool:
@@ -302,7 +306,7 @@ class Server:
         path = str(self.dir / "steps.sock")
         with open(self.dir / "server.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reprise", "serve", "--socket", path],
+                [sys.executable, "-m", "reprise", "serve", "--socket", path, "--own-dir"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
