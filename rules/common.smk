@@ -139,12 +139,13 @@ def io_args(wildcards, input, output):
 
 # Local runs start every step as a fork of one warm `reprise serve` (reprise.stepserver):
 # ~2 CPU-s of imports saved per step. Not for cluster executors, whose jobs must run inside
-# their allocations; dry runs and up-to-date targets start nothing.
+# their allocations, nor with --sdm (conda, apptainer, modules), whose jobs must run in their
+# own environment; dry runs and up-to-date targets start nothing.
 STEP_SERVER = reprise_stepserver.Server()
 
 
 onstart:
-    if workflow.local_exec:
+    if workflow.local_exec and not workflow.deployment_settings.deployment_method:
         os.environ[reprise_stepserver.ENV] = STEP_SERVER.start()
 
 
