@@ -2,6 +2,7 @@
 command run by itself (outputs, exit status, errors); a signal to the command reaches its
 step, and a step whose command is killed dies with it."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -117,13 +118,18 @@ def test_a_signal_or_kill_of_the_command_ends_its_step(server, tmp_path, signum)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    step = _step_of(srv)
-    command.send_signal(signum)
-    # SIGTERM is passed on (the command exits as its step did: 128 + 15); after a SIGKILL
-    # the server sees the command's connection close and kills the step
-    assert command.wait(timeout=60) == (143 if signum == signal.SIGTERM else -signum)
-    assert _gone(step), f"step {step} still runs after its command got signal {signum}"
-    assert not (tmp_path / "out" / "model.pt").exists()
+    try:
+        step = _step_of(srv)
+        command.send_signal(signum)  # at once: the step may be starting still
+        # SIGTERM is passed on (the command exits as its step did: 128 + 15); after a SIGKILL
+        # the server sees the command's connection close and kills the step
+        assert command.wait(timeout=60) == (143 if signum == signal.SIGTERM else -signum)
+        assert _gone(step), f"step {step} still runs after its command got signal {signum}"
+        assert not (tmp_path / "out" / "model.pt").exists()
+    finally:  # a failure here must not leave the step to the next test
+        command.kill()
+        with contextlib.suppress(NameError, ProcessLookupError):
+            os.killpg(step, signal.SIGKILL)
 
 
 def test_without_a_server_the_command_runs_itself(tmp_path):

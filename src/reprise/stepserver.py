@@ -57,35 +57,44 @@ def run_remote(program: str, argv: list[str]) -> int | None:
     except OSError:
         sock.close()
         return None
-    with sock, sock.makefile("r") as replies:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        request = json.dumps(
-            {
-                "program": program,
-                "argv": argv,
-                "cwd": os.getcwd(),
-                "env": dict(os.environ),
-                "prefix": sys.prefix,  # a rule in another environment (--sdm conda) runs here
-            }
-        )
-        data = _HEADER.pack(len(request.encode())) + request.encode()
-        sent = socket.send_fds(sock, [data], [0, 1, 2])
-        sock.sendall(data[sent:])
-        pid = _reply(replies, "pid")
-        if pid is None:  # the server runs another Python environment
-            return None
+    step: dict = {"pid": None, "pending": []}
 
-        def forward(signum, _frame):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signum)
+    def forward(signum, _frame):
+        if step["pid"] is None:  # still starting: passed on as soon as the step has a pid
+            step["pending"].append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(step["pid"], signum)
 
-        before = {signum: signal.signal(signum, forward) for signum in FORWARDED}
-        try:
+    before = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    try:
+        with sock, sock.makefile("r") as replies:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            request = json.dumps(
+                {
+                    "program": program,
+                    "argv": argv,
+                    "cwd": os.getcwd(),
+                    "env": dict(os.environ),
+                    "prefix": sys.prefix,  # a rule in another environment (--sdm conda)
+                }
+            )
+            data = _HEADER.pack(len(request.encode())) + request.encode()
+            sent = socket.send_fds(sock, [data], [0, 1, 2])
+            if sent < len(data):  # (not after a whole send: a refusing server may have closed)
+                sock.sendall(data[sent:])
+            step["pid"] = _reply(replies, "pid")
+            if step["pid"] is None:  # the server runs another Python environment
+                return None
+            for signum in step["pending"]:
+                forward(signum, None)
             code = _reply(replies, "exit")
-        finally:
-            for signum, handler in before.items():
-                signal.signal(signum, handler)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in step["pending"] if step["pid"] is None else ():
+            os.kill(os.getpid(), signum)  # refused or failed: the signal is the command's own
     return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell says
 
 
@@ -229,16 +238,23 @@ def _start(conn: socket.socket, keep: list, sel) -> int | None:
             return None
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child(request, fds, [conn, *keep], sel)
+        # A signal that reached the fork before it reset the server's handlers would be lost
+        # (SIGTERM would only set the server's stop flag): blocked until it has.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _child(request, fds, [conn, *keep], sel, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         with contextlib.suppress(OSError):  # as the child does: the group exists either way
             os.setpgid(pid, pid)
     finally:
         for fd in fds:
             os.close(fd)
     conn.settimeout(None)
-    conn.sendall(f"pid {pid}\n".encode())
+    with contextlib.suppress(OSError):  # a command gone already: the loop sees it, kills the step
+        conn.sendall(f"pid {pid}\n".encode())
     print(
         f"step {pid}: {PROGRAMS.get(request['program'])} {' '.join(request['argv'][:2])}",
         file=sys.stderr,
@@ -247,7 +263,7 @@ def _start(conn: socket.socket, keep: list, sel) -> int | None:
     return pid
 
 
-def _child(request: dict, fds: list[int], sockets: list, sel) -> None:
+def _child(request: dict, fds: list[int], sockets: list, sel, mask) -> None:
     """In the fork: become the command's process (streams, directory, environment, signal
     dispositions) in a process group of its own, run the step, exit. Never returns."""
     code = 1
@@ -257,6 +273,7 @@ def _child(request: dict, fds: list[int], sockets: list, sel) -> None:
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held back arrives now
         sel.close()
         for s in sockets:
             s.close()
