@@ -14,7 +14,7 @@ import pytest
 
 from reprise import stepserver
 from reprise.data.digits import prepare
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 from tests.tiny_runs import train_args
 
 
@@ -39,16 +39,8 @@ def _env(path=None, **extra):
     return {**env, **extra}
 
 
-def reprise(args, path=None, **popen):
-    return subprocess.run(
-        [sys.executable, "-m", "reprise", *args],
-        env=_env(path),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **popen,
-    )
+def reprise(args, path=None):
+    return run([sys.executable, "-m", "reprise", *args], ROOT, check=False, env=_env(path))
 
 
 def _served(srv) -> str:
