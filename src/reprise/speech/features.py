@@ -59,8 +59,6 @@ def fbank_of(audio_path: str | Path, samples: np.ndarray | None = None) -> np.nd
     """The fbank of the file's audio (`samples`, or read from the file when needed): the
     stored one when the corpus wrote it (checked against the audio's frame count), computed
     otherwise (e.g. LibriSpeech)."""
-    import soundfile as sf
-
     path = fbank_path(audio_path)
     if not path.exists():
         if samples is None:
@@ -68,7 +66,12 @@ def fbank_of(audio_path: str | Path, samples: np.ndarray | None = None) -> np.nd
 
             samples = read_audio(audio_path)
         return fbank(samples)
-    n = len(samples) if samples is not None else sf.info(str(audio_path)).frames
+    if samples is not None:
+        n = len(samples)
+    else:  # the frame count from the header: training need not read the audio
+        import soundfile as sf
+
+        n = sf.info(str(audio_path)).frames
     hop = int(FRAME_SHIFT * 16000)
     frames = (n + hop // 2) // hop  # Kaldi's count without snip_edges
     try:
