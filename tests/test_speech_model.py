@@ -106,6 +106,21 @@ def assert_same_loss_and_gradients(got, ref, params):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_joiner_is_the_tanh_joint_network():
+    """The joiner's sigmoid form gives the logits and gradients of out(tanh(enc + pred)),
+    on the whole grid and one frame at a time (decoding's `step`)."""
+    torch.manual_seed(4)
+    j = model().joiner
+    enc = torch.randn(2, 7, 32, requires_grad=True)
+    pred = torch.randn(2, 4, 32, requires_grad=True)
+    wts = torch.randn(2, 7, 4, 12)
+    ref = (j.out(torch.tanh(j.enc(enc)[:, :, None] + j.pred(pred)[:, None])) * wts).sum()
+    got = (j(enc, pred) * wts).sum()
+    assert_same_loss_and_gradients(got, ref, [enc, pred, *j.parameters()])
+    step = j.out(torch.tanh(j.enc(enc[:, 0]) + j.pred(pred[:, 0])))
+    assert torch.allclose(j.step(enc[:, 0], pred[:, 0]), step, atol=1e-6)
+
+
 def test_joiner_lattice_equals_the_padded_logits_inside_each_grid():
     """Joiner.lattice (one utterance at a time, as training uses it) gives the loss and the
     gradients of loss.lattice on the padded logits, including Ar-RNNT's masks."""
