@@ -64,6 +64,14 @@ def test_a_step_in_the_server_writes_what_it_writes_alone(server, tmp_path):
     assert alone == served  # checkpoints are byte-stable: the same weights, the same bytes
 
 
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_the_server_runs_with_the_malloc_that_keeps_freed_memory(server):
+    srv, _ = server
+    env = Path(f"/proc/{srv.proc.pid}/environ").read_bytes()  # glibc splits its tunables
+    for tunable in stepserver.MALLOC_TUNABLES.split(":"):  # on ':' in place, with NULs
+        assert b"\0" + tunable.encode() + b"\0" in env or b"=" + tunable.encode() in env
+
+
 @pytest.mark.parametrize(
     "args",
     [["validate", "--set", "scale=huge"], ["memorization", "train_labels", "--bogus"]],
