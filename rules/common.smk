@@ -12,6 +12,7 @@ from reprise import papers as reprise_papers
 from reprise import steps as reprise_steps
 from reprise import stepserver as reprise_stepserver
 from reprise import data as reprise_data
+from reprise.speech import zoo as reprise_zoo
 from reprise.errors import ConfigError
 from reprise.yamlconf import load_yaml
 
@@ -191,6 +192,24 @@ def speech_model_config(name):
     for section, values in SPEECH_MODELS[name].items():
         cfg.setdefault(section, {}).update(values)
     return json.dumps(cfg, sort_keys=True)
+
+
+# {model: warm-up}: models that differ only in their transducer loss run the same CTC-only
+# first epochs; one job (rule speech_warmup) runs them, and each such model continues from it.
+SPEECH_WARMUPS = reprise_zoo.shared_warmups(
+    {name: json.loads(speech_model_config(name)) for name in SPEECH_MODELS}
+)
+
+
+def speech_warmup(name):
+    """The shared warm-up named after zoo model `name` (rule speech_warmup)."""
+    return f"{RESULTS}/speech/warmups/{name}.pt"
+
+
+def speech_model_inputs(wildcards):
+    """The corpus, and the shared warm-up the model continues from, if it has one."""
+    shared = SPEECH_WARMUPS.get(wildcards.speech_model)
+    return {"corpus": SPEECH_CORPUS} | ({"start": speech_warmup(shared)} if shared else {})
 
 
 # --- cluster resources ----------------------------------------------------------------------

@@ -27,15 +27,41 @@ rule speech_corpus:
 
 wildcard_constraints:
     speech_model="|".join(SPEECH_MODELS),
+    speech_warmup="|".join(sorted(set(SPEECH_WARMUPS.values()))) or "(?!)",  # none: no match
+
+
+# The CTC-only first epochs that several zoo models share (SPEECH_WARMUPS), run once and
+# named after the first of them; first, as they hold up every model that continues from them.
+rule speech_warmup:
+    input:
+        corpus=SPEECH_CORPUS,
+    output:
+        speech_warmup("{speech_warmup}"),
+    params:
+        cfg=lambda wildcards: speech_model_config(wildcards.speech_warmup),
+    log:
+        f"{RESULTS}/speech/logs/warmup-{{speech_warmup}}.log",
+    threads: 1
+    priority: 60
+    resources:
+        **GPU_STEP,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m reprise.speech warmup --corpus {input.corpus:q} --config {params.cfg:q} "
+        "--out {output:q} --threads {threads} > {log} 2>&1"
 
 
 rule speech_model:
     input:
-        corpus=SPEECH_CORPUS,
+        unpack(speech_model_inputs),
     output:
         model=speech_model("{speech_model}"),
     params:
         cfg=lambda wildcards: speech_model_config(wildcards.speech_model),
+        start=lambda wildcards, input: (
+            f"--start {shlex.quote(input.start)}" if "start" in input.keys() else ""
+        ),
     log:
         f"{RESULTS}/speech/logs/model-{{speech_model}}.log",
     threads: 1
@@ -46,7 +72,7 @@ rule speech_model:
         CONDA_ENV
     shell:
         "python -m reprise.speech train --corpus {input.corpus:q} --config {params.cfg:q} "
-        "--out {output.model:q} --threads {threads} > {log} 2>&1"
+        "--out {output.model:q} {params.start} --threads {threads} > {log} 2>&1"
 
 
 rule speech_models:

@@ -245,3 +245,50 @@ def test_zoo_training_names_a_missing_corpus(tmp_path):
         )
         == 2
     )
+
+
+def test_a_model_started_from_a_shared_warmup_is_the_model_trained_from_scratch(
+    tiny, tmp_path, capsys, caplog
+):
+    """`warmup` of one config, then `train --start` of another that differs only in its
+    transducer loss: the checkpoint that config's training from scratch writes. A warm-up of
+    a config whose CTC epochs differ is refused with one line, and no checkpoint."""
+    import json
+
+    from reprise.io import load_checkpoint
+    from reprise.speech import zoo
+    from reprise.speech.__main__ import main
+
+    def speech(*args, cfg, out, start=None):
+        """`python -m reprise.speech ARGS`, in this process: exit status, log and stderr."""
+        caplog.clear()
+        extra = ["--start", str(start)] if start else []
+        args = [*args, "--corpus", str(tiny), "--config", json.dumps(cfg), "--out", str(out)]
+        return main(args + extra), caplog.text + capsys.readouterr().err
+
+    caplog.set_level("INFO", logger="reprise")
+    train = {"epochs": 3, "batch_size": 2, "ctc_epochs": 2}
+    rnnt = {**TINY, "train": train}
+    buffers = {"command": [1, 1], "dictation": [1, 2]}
+    ar = {**TINY, "train": {**train, "loss": "ar_rnnt", "buffers": buffers}}
+    other = {**TINY, "train": {**train, "lr": 1e-3}}
+    configs = {"rnnt": rnnt, "ar": ar, "other": other}
+    assert zoo.shared_warmups(configs) == {"rnnt": "rnnt", "ar": "rnnt"}
+    code, said = speech("warmup", cfg=rnnt, out=tmp_path / "w.pt")
+    assert code == 0, said
+    assert load_checkpoint(tmp_path / "w.pt")["state"]["epoch"] == 2
+    for name in ("ar", "rnnt"):
+        alone = speech("train", cfg=configs[name], out=tmp_path / f"{name}.pt")
+        started = speech(
+            "train", cfg=configs[name], out=tmp_path / f"{name}-w.pt", start=tmp_path / "w.pt"
+        )
+        assert alone[0] == started[0] == 0, started[1]
+        assert "resumed from" in started[1] and "epoch 1/3" not in started[1]
+        a, b = (load_checkpoint(tmp_path / f) for f in (f"{name}.pt", f"{name}-w.pt"))
+        assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+        for k, v in a["model"].items():
+            assert torch.equal(v, b["model"][k]), (name, k)
+    code, said = speech("train", cfg=other, out=tmp_path / "o.pt", start=tmp_path / "w.pt")
+    assert code == 2 and "warm-up of another config" in said and not (tmp_path / "o.pt").exists()
+    code, said = speech("warmup", cfg=TINY, out=tmp_path / "n.pt")
+    assert code == 2 and "no CTC-only epochs" in said

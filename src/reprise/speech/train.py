@@ -223,10 +223,12 @@ def train(
     resume=None,
     time_limit: float | None = None,
     device="cpu",
+    until: int | None = None,
 ) -> dict:
     """Train on the manifest's train split (on `device`); returns a bundle (see `load`), its
     weights on the CPU. `resume` is an rt.resume-like object (load()/save()); state is saved
-    after every epoch."""
+    after every epoch. `until` stops after that epoch, the schedule still the whole
+    training's (a warm-up: its saved state is where the rest of the training starts)."""
     from reprise.training.state import rng_state, set_rng_state
 
     cfg = merge(cfg)
@@ -266,7 +268,7 @@ def train(
         history, start = state["history"], state["epoch"]
         log.info("resumed from %s after epoch %d", getattr(resume, "path", "state"), start)
     t0 = time.perf_counter()
-    for epoch in range(start, tr["epochs"]):
+    for epoch in range(start, tr["epochs"] if until is None else min(until, tr["epochs"])):
         model.train()
         losses = []
         for batch in _batches(exs, tr["batch_size"], gen):
