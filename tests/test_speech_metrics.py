@@ -165,6 +165,8 @@ class Scripted(torch.nn.Module):
         outer = self
 
         class J:
+            enc = pred = staticmethod(lambda x: x)  # no projections
+
             def step(self, enc, pred):
                 frame = int(enc[0, 0])
                 logits = torch.zeros(1, 8)

@@ -44,7 +44,7 @@ class StreamResult:
         return next((c for k, c in zip(self.tokens, self.chunk_of, strict=True) if k == EOS), None)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_stream(
     model,
     feats: torch.Tensor,
@@ -60,6 +60,7 @@ def greedy_stream(
     dom = None if domain is None else torch.tensor([domain])
     state = model.encoder.init_state(1)
     pred, pstate = model.predictor.step(torch.tensor([BLANK]))
+    pred = model.joiner.pred(pred)
     res = StreamResult(frame_shift=model.frame_shift)
     frame0 = 0
     x = feats[None]
@@ -69,6 +70,7 @@ def greedy_stream(
         # would wall time (RTF and the UPL simulation read it); with more threads it sums them
         start = time.process_time()
         enc, state = model.stream_encode(x[:, i : i + sf], x[:, i + sf : i + sf + rf], state, dom)
+        enc = model.joiner.enc(enc)  # each frame projected once, however many symbols it emits
         for j in range(enc.shape[1]):
             for _ in range(max_symbols):
                 k = int(model.joiner.step(enc[:, j], pred).argmax(-1))
@@ -78,6 +80,7 @@ def greedy_stream(
                 res.frames.append(frame0 + j)
                 res.chunk_of.append(ci)
                 pred, pstate = model.predictor.step(torch.tensor([k]), pstate)
+                pred = model.joiner.pred(pred)
         frame0 += enc.shape[1]
         res.chunk_compute.append(time.process_time() - start)
         res.chunk_audio_end.append(min(i + sf + rf, t) * FRAME_SHIFT)
@@ -133,14 +136,16 @@ def chunk_at(res: StreamResult, audio_time: float) -> int:
     return len(res.chunk_audio_end) - 1
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def beam_search(model, feats: torch.Tensor, domain: int | None = None, beam: int = 4):
     """Time-synchronous beam search (at most one token per frame) over the full-utterance
     encoder output; hypotheses with the same tokens merge. Returns (tokens, frames)."""
     dom = None if domain is None else torch.tensor([domain])
     enc, _ = model.encode(feats[None], torch.tensor([feats.shape[0]]), dom)
+    enc = model.joiner.enc(enc)
     pred0, st0 = model.predictor.step(torch.tensor([BLANK]))
-    hyps = {(): (0.0, (), pred0, st0)}  # tokens -> (log prob, frames, predictor out, state)
+    # tokens -> (log prob, frames, projected predictor output, predictor state)
+    hyps = {(): (0.0, (), model.joiner.pred(pred0), st0)}
     for t in range(enc.shape[1]):
         cand: dict[tuple, list] = {}
         for toks, (score, frames, pred, st) in hyps.items():
@@ -160,6 +165,7 @@ def beam_search(model, feats: torch.Tensor, domain: int | None = None, beam: int
         for key, (score, frames, pred, st, k) in kept:
             if k != BLANK:  # advance the predictor only for the hypotheses kept
                 pred, st = model.predictor.step(torch.tensor([k]), st)
+                pred = model.joiner.pred(pred)
             hyps[key] = (score, frames, pred, st)
     best = max(hyps.items(), key=lambda kv: kv[1][0])
     return list(best[0]), list(best[1][1])

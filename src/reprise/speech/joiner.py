@@ -17,8 +17,8 @@ class Joiner(nn.Module):
         self.out = nn.Linear(hidden, vocab)
 
     def forward(self, enc: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-        """enc (..., T, D) and pred (..., U, D) broadcast to logits (..., T, U, V);
-        for one frame and one state pass enc (B, D), pred (B, D) via `step`."""
+        """enc (..., T, D) and pred (..., U, D) broadcast to logits (..., T, U, V); for one
+        frame and one state see `step`."""
         e, p = self._project(enc, pred)
         return self._joint(e[..., :, None, :], p[..., None, :, :])
 
@@ -64,7 +64,9 @@ class Joiner(nn.Module):
             emit_lp[i, tt, uu] = lp.gather(-1, targets[i, uu, None])[:, 0]
         return blank_lp, emit_lp
 
-    def step(self, enc: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
-        # one frame and state: tanh itself, as folding the output layer would cost more
-        # small operations per call than the sigmoid saves on 128 values
-        return self.out(torch.tanh(self.enc(enc) + self.pred(pred)))
+    def step(self, enc_proj: torch.Tensor, pred_proj: torch.Tensor) -> torch.Tensor:
+        """Logits (B, V) of frames and predictor states already projected (`self.enc(frame)`,
+        `self.pred(state)`, (B, H) each): a decoder projects each frame and each new state
+        once, not once per symbol it tries. tanh itself here, where folding the output layer
+        would cost more small operations per call than the sigmoid saves on H values."""
+        return self.out(torch.tanh(enc_proj + pred_proj))
