@@ -1,5 +1,6 @@
 """RNN-T and Ar-RNNT losses against a brute-force sum over every alignment (float64)."""
 
+import functools
 import itertools
 import math
 
@@ -90,11 +91,17 @@ def test_infinite_buffers_give_rnnt():
     assert torch.equal(inf, -rnnt_loss(logits, y, tl, ul, reduction="none"))
 
 
-def test_vectorised_equals_cell_loop():
+# both ways of running the recursions: compiled loops (the CPU's) and the tensor recursion
+# over anti-diagonals (a GPU's), here on the CPU
+RECURSIONS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "diagonals"])
+
+
+@RECURSIONS
+def test_vectorised_equals_cell_loop(compiled):
     logits, y, tl, ul = case(seed=3, t=7, u=4, v=5)
     blank, emit = lattice(logits, y)
     assert torch.allclose(
-        forward_score(blank, emit, tl, ul),
+        forward_score(blank, emit, tl, ul, compiled),
         forward_score_loop(blank, emit, tl, ul),
         atol=1e-12,
         rtol=0,
@@ -110,8 +117,9 @@ def test_gradcheck(buffers):
     assert torch.autograd.gradcheck(f, (logits,), eps=1e-6, atol=1e-7)
 
 
+@RECURSIONS
 @pytest.mark.parametrize("seed", range(4))
-def test_gradient_equals_autograd_of_the_cell_loop(seed):
+def test_gradient_equals_autograd_of_the_cell_loop(seed, compiled):
     """The backward recursion's gradient against autograd through the per-cell reference, at
     sizes, lengths and Ar-RNNT windows drawn at random (padding cells get exactly zero; an
     utterance without an allowed path gets finite gradients, left out of the comparison)."""
@@ -132,7 +140,7 @@ def test_gradient_equals_autograd_of_the_cell_loop(seed):
     ok = forward_score_loop(blank, emit, tl, ul) > NEG / 2  # at least one allowed path
     assert bool(ok[2]) != bool(seed % 2)
     grads = []
-    for score in (forward_score, forward_score_loop):
+    for score in (functools.partial(forward_score, compiled=compiled), forward_score_loop):
         bl, em = blank.clone().requires_grad_(True), emit.clone().requires_grad_(True)
         (score(bl, em, tl, ul) * ok).sum().backward()
         grads.append((bl.grad, em.grad))

@@ -124,6 +124,9 @@ def warm() -> None:
         papers.steps(slug)
     importlib.import_module("reprise.speech.__main__")
     import reprise.speech.train  # noqa: F401
+    from reprise.speech import lattice_cpu
+
+    lattice_cpu.warm()  # compiled, or loaded from numba's cache, once for every step
 
 
 def serve(path: str, idle: float = 300.0, own_dir: bool = False) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 NEG = -1e30  # log(0) stand-in: finite, so masked cells give zero gradient, never NaN
@@ -176,7 +177,16 @@ class _ForwardBackward(torch.autograd.Function):
     recursion instead of autograd through T + U steps of small tensors."""
 
     @staticmethod
-    def forward(ctx, blank_lp, emit_lp, t_len, u_len):
+    def forward(ctx, blank_lp, emit_lp, t_len, u_len, compiled: bool):
+        ctx.compiled = compiled
+        if compiled:  # the same recursions, compiled for the CPU (lattice_cpu)
+            from reprise.speech.lattice_cpu import forward_backward
+
+            arrays = (x.detach().contiguous().numpy() for x in (blank_lp, emit_lp))
+            lengths = (x.numpy().astype(np.int64) for x in (t_len, u_len))
+            score, d_blank, d_emit = forward_backward(*arrays, *lengths)
+            ctx.save_for_backward(torch.from_numpy(d_blank), torch.from_numpy(d_emit))
+            return torch.from_numpy(score).to(blank_lp.dtype)
         b, t, u1 = blank_lp.shape
         # one diagonal more than the grid's: the backward recursion starts at the cell after
         # the final blank, (t_len, u_len), on diagonal t_len + u_len <= T + U
@@ -188,6 +198,10 @@ class _ForwardBackward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.compiled:
+            d_blank, d_emit = ctx.saved_tensors
+            g = grad[:, None, None]
+            return d_blank * g, d_emit * g, None, None, None
         blank_lp, emit_lp, t_len, u_len, alphas, score = ctx.saved_tensors
         b, t, u1 = blank_lp.shape
         # only cells inside each grid take part: padding cells can have a finite alpha, and
@@ -202,13 +216,16 @@ class _ForwardBackward(torch.autograd.Function):
         # with no allowed path (Ar-RNNT), whose NEG-sized terms would overflow exp
         d_blank = torch.exp((alpha + blank_lp + beta[:, 1:]).clamp(max=0)) * g  # into (t+1, u)
         d_emit = torch.exp((alpha[..., :-1] + emit_lp + beta[:, :-1, 1:]).clamp(max=0)) * g
-        return d_blank, d_emit, None, None
+        return d_blank, d_emit, None, None, None
 
 
-def forward_score(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
-    """log P(y|x) per utterance by the anti-diagonal forward recursion; its gradient by the
-    backward recursion (see _ForwardBackward)."""
-    return _ForwardBackward.apply(blank_lp, emit_lp, t_len, u_len)
+def forward_score(blank_lp, emit_lp, t_len, u_len, compiled: bool | None = None) -> torch.Tensor:
+    """log P(y|x) per utterance by the forward recursion; its gradient by the backward
+    recursion (see _ForwardBackward). `compiled`: lattice_cpu's loops (default for CPU
+    tensors) instead of the tensor recursion over anti-diagonals (default on a GPU)."""
+    if compiled is None:
+        compiled = blank_lp.device.type == "cpu"
+    return _ForwardBackward.apply(blank_lp, emit_lp, t_len, u_len, compiled)
 
 
 def forward_score_loop(blank_lp, emit_lp, t_len, u_len) -> torch.Tensor:
