@@ -166,3 +166,14 @@ def test_an_idle_server_exits_and_removes_its_socket(tmp_path, own_dir):
     )
     assert done.returncode == 0, done.stderr
     assert not path.exists() and path.parent.exists() != own_dir
+
+
+def test_a_server_whose_starter_dies_while_it_imports_exits(tmp_path):
+    """A snakemake that ends before its server has finished importing (a lock error, a
+    Ctrl-C at once) leaves no server behind for the idle timeout's 300 s."""
+    starter = "from reprise import stepserver; s = stepserver.Server(); s.start(); print(s.dir)"
+    own_dir = Path(run([sys.executable, "-c", starter], ROOT, env=_env()).stdout.split()[-1])
+    deadline = time.monotonic() + 60  # its imports take a few seconds, then it must go
+    while own_dir.exists():  # the server removes its folder as it exits
+        assert time.monotonic() < deadline, "the orphaned server is still running"
+        time.sleep(0.1)

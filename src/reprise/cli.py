@@ -6,7 +6,7 @@
     reprise data     list
     reprise <paper>  <step> --params JSON --input NAME=PATH ... --output NAME=PATH ...
                      [--threads N] [--seed N] [--device auto|cpu|cuda]
-    reprise serve    --socket PATH [--idle S] [--own-dir]   (local runs' warm step server)
+    reprise serve    --socket PATH [--idle S] [--own-dir] [--parent PID]   (the warm step server)
 
 Bad input stops with one line `reprise: error: ...` and exit status 2.
 """
@@ -115,7 +115,7 @@ def cmd_report(args) -> int:
 def cmd_serve(args) -> int:
     from reprise import stepserver
 
-    stepserver.serve(args.socket, args.idle, args.own_dir)
+    stepserver.serve(args.socket, args.idle, args.own_dir, args.parent)
     return 0
 
 
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--own-dir", action="store_true", help="remove the socket's folder at exit (made for it)"
     )
+    p.add_argument("--parent", type=int, help="exit once this process has gone (its starter)")
     p.set_defaults(func=cmd_serve)
     for slug in papers.available():
         sub.add_parser(slug, help=f"run a step of the {slug} paper", add_help=False)

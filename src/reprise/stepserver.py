@@ -129,13 +129,15 @@ def warm() -> None:
     lattice_cpu.warm()  # compiled, or loaded from numba's cache, once for every step
 
 
-def serve(path: str, idle: float = 300.0, own_dir: bool = False) -> None:
+def serve(path: str, idle: float = 300.0, own_dir: bool = False, parent: int | None = None) -> None:
     """Answer step requests on `path` until SIGTERM, or until no step has run for `idle`
-    seconds, or the process that started the server has gone and no step is running. With
-    `own_dir` the socket's directory was made for this server and goes with it (a snakemake
-    killed outright leaves nothing behind in /tmp)."""
+    seconds, or the process that started the server (`parent`, by default the one it was
+    forked from) has gone and no step is running. With `own_dir` the socket's directory was
+    made for this server and goes with it (a snakemake killed outright leaves nothing behind
+    in /tmp)."""
+    # the starter names itself: one that ended before this line ran was not seen as gone
+    parent = os.getppid() if parent is None else parent
     warm()
-    parent = os.getppid()
     stop = False
 
     def on_term(_signum, _frame):
@@ -320,6 +322,9 @@ def _child(request: dict, fds: list[int], sockets: list, sel, mask) -> None:
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824"
 
 
+SERVE = [sys.executable, "-m", "reprise", "serve"]
+
+
 class Server:
     """A `reprise serve` process in its own private directory, started in the background."""
 
@@ -336,7 +341,7 @@ class Server:
         tunables = ":".join(filter(None, (MALLOC_TUNABLES, os.environ.get("GLIBC_TUNABLES"))))
         with open(self.dir / "server.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reprise", "serve", "--socket", path, "--own-dir"],
+                [*SERVE, "--socket", path, "--own-dir", "--parent", str(os.getpid())],
                 env=dict(os.environ, GLIBC_TUNABLES=tunables),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
