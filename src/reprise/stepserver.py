@@ -322,9 +322,6 @@ def _child(request: dict, fds: list[int], sockets: list, sel, mask) -> None:
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824"
 
 
-SERVE = [sys.executable, "-m", "reprise", "serve"]
-
-
 class Server:
     """A `reprise serve` process in its own private directory, started in the background."""
 
@@ -339,9 +336,10 @@ class Server:
         path = str(self.dir / "steps.sock")
         # the user's own malloc settings come last and win
         tunables = ":".join(filter(None, (MALLOC_TUNABLES, os.environ.get("GLIBC_TUNABLES"))))
+        serve = [sys.executable, "-m", "reprise", "serve", "--socket", path, "--own-dir"]
         with open(self.dir / "server.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [*SERVE, "--socket", path, "--own-dir", "--parent", str(os.getpid())],
+                [*serve, "--parent", str(os.getpid())],
                 env=dict(os.environ, GLIBC_TUNABLES=tunables),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -60,7 +60,7 @@ def greedy_stream(
     dom = None if domain is None else torch.tensor([domain])
     state = model.encoder.init_state(1)
     pred, pstate = model.predictor.step(torch.tensor([BLANK]))
-    pred = model.joiner.pred(pred)
+    pred_proj = model.joiner.pred(pred)  # projected once per emitted token, for the joiner
     res = StreamResult(frame_shift=model.frame_shift)
     frame0 = 0
     x = feats[None]
@@ -70,17 +70,17 @@ def greedy_stream(
         # would wall time (RTF and the UPL simulation read it); with more threads it sums them
         start = time.process_time()
         enc, state = model.stream_encode(x[:, i : i + sf], x[:, i + sf : i + sf + rf], state, dom)
-        enc = model.joiner.enc(enc)  # each frame projected once, however many symbols it emits
+        enc_proj = model.joiner.enc(enc)  # once a frame, however many symbols it emits
         for j in range(enc.shape[1]):
             for _ in range(max_symbols):
-                k = int(model.joiner.step(enc[:, j], pred).argmax(-1))
+                k = int(model.joiner.step(enc_proj[:, j], pred_proj).argmax(-1))
                 if k == BLANK:
                     break
                 res.tokens.append(k)
                 res.frames.append(frame0 + j)
                 res.chunk_of.append(ci)
                 pred, pstate = model.predictor.step(torch.tensor([k]), pstate)
-                pred = model.joiner.pred(pred)
+                pred_proj = model.joiner.pred(pred)
         frame0 += enc.shape[1]
         res.chunk_compute.append(time.process_time() - start)
         res.chunk_audio_end.append(min(i + sf + rf, t) * FRAME_SHIFT)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 NEG = -1e30  # log(0) stand-in: finite, so masked cells give zero gradient, never NaN
@@ -183,7 +182,7 @@ class _ForwardBackward(torch.autograd.Function):
             from reprise.speech.lattice_cpu import forward_backward
 
             arrays = (x.detach().contiguous().numpy() for x in (blank_lp, emit_lp))
-            lengths = (x.numpy().astype(np.int64) for x in (t_len, u_len))
+            lengths = (x.to(torch.int64).numpy() for x in (t_len, u_len))
             score, d_blank, d_emit = forward_backward(*arrays, *lengths)
             ctx.save_for_backward(torch.from_numpy(d_blank), torch.from_numpy(d_emit))
             return torch.from_numpy(score).to(blank_lp.dtype)
