@@ -168,7 +168,7 @@ def test_an_idle_server_exits_and_removes_its_socket(tmp_path, own_dir):
     assert not path.exists() and path.parent.exists() != own_dir
 
 
-def test_a_server_whose_starter_dies_while_it_imports_exits(tmp_path):
+def test_a_server_whose_starter_dies_while_it_imports_exits():
     """A snakemake that ends before its server has finished importing (a lock error, a
     Ctrl-C at once) leaves no server behind for the idle timeout's 300 s."""
     starter = "from reprise import stepserver; s = stepserver.Server(); s.start(); print(s.dir)"
